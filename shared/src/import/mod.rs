@@ -1,0 +1,3 @@
+//! Import of Shopify product exports into the Fibermade catalog.
+
+pub mod reader;

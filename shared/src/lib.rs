@@ -1,0 +1,6 @@
+//! The Fibermade ⇄ Shopify sync engine: everything the Lambda functions do
+//! lives here; each function's `main.rs` only wires it up.
+
+pub mod domain;
+pub mod import;
+pub mod shopify;
