@@ -719,7 +719,9 @@ pub enum LogStatus {
 /// call. Expires by TTL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntegrationLogEntry {
-    pub integration_id: IntegrationId,
+    pub account_id: AccountId,
+    /// Absent for work done before the account linked a shop (an import).
+    pub integration_id: Option<IntegrationId>,
     /// What the entry is about, e.g. `colorway:cw-…`, `import:exports/x.csv`.
     pub entity: String,
     pub direction: Direction,

@@ -3,4 +3,5 @@
 
 pub mod domain;
 pub mod import;
+pub mod store;
 pub mod shopify;

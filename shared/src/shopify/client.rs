@@ -28,7 +28,8 @@ impl AccessToken {
         Self(token.into())
     }
 
-    fn expose(&self) -> &str {
+    /// The token itself, for the request header and the store; never log it.
+    pub fn expose_secret(&self) -> &str {
         &self.0
     }
 }
@@ -299,7 +300,7 @@ impl ShopifyClient {
         let response = self
             .http
             .post(url)
-            .header("X-Shopify-Access-Token", shop.access_token.expose())
+            .header("X-Shopify-Access-Token", shop.access_token.expose_secret())
             .json(body)
             .send()
             .await
