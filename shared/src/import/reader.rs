@@ -223,20 +223,20 @@ impl<R: Read> ProductReader<R> {
                 });
             }
 
-            if let Some(pending) = self.pending.as_mut() {
-                if pending.product.handle == handle {
-                    pending.rows += 1;
-                    if pending.rows > self.max_rows_per_product {
-                        return Err(ReadError::ProductTooLarge {
-                            line,
-                            record: row.record,
-                            handle: handle.to_owned(),
-                            limit: self.max_rows_per_product as u64,
-                        });
-                    }
-                    row.add_to(&mut pending.product)?;
-                    continue;
+            if let Some(pending) = self.pending.as_mut()
+                && pending.product.handle == handle
+            {
+                pending.rows += 1;
+                if pending.rows > self.max_rows_per_product {
+                    return Err(ReadError::ProductTooLarge {
+                        line,
+                        record: row.record,
+                        handle: handle.to_owned(),
+                        limit: self.max_rows_per_product as u64,
+                    });
                 }
+                row.add_to(&mut pending.product)?;
+                continue;
             }
 
             let fingerprint = self.hasher.hash_one(handle);
@@ -317,9 +317,7 @@ fn read_record<R: Read>(
         Ok(true) => {
             // The scanner always sees a row start the parser reads; the
             // fallback only keeps numbering sane if that ever fails.
-            let line = scanner
-                .claim_row_start(start, end)
-                .unwrap_or(last_line + 1);
+            let line = scanner.claim_row_start(start, end).unwrap_or(last_line + 1);
             Ok((true, line))
         }
         Ok(false) => Ok((false, last_line)),
@@ -362,12 +360,13 @@ fn problem_error(
         },
         Problem::RowTooLarge {
             line,
+            limit,
             open_quote: None,
             ..
         } => ReadError::RowTooLarge {
             line,
             record,
-            limit: MAX_ROW_BYTES,
+            limit,
         },
     }
 }

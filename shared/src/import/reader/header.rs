@@ -54,11 +54,17 @@ const FIELD_COUNT: usize = Field::InventoryItemId as usize + 1;
 const ALIASES: [(Field, &[&str]); FIELD_COUNT] = [
     (Field::Handle, &["handle", "url handle"]),
     (Field::Title, &["title"]),
-    (Field::Description, &["body (html)", "description", "body html"]),
+    (
+        Field::Description,
+        &["body (html)", "description", "body html"],
+    ),
     (Field::Vendor, &["vendor"]),
     (Field::ProductType, &["type", "product type"]),
     (Field::Tags, &["tags"]),
-    (Field::Published, &["published", "published on online store"]),
+    (
+        Field::Published,
+        &["published", "published on online store"],
+    ),
     (Field::Status, &["status"]),
     (Field::Option1Name, &["option1 name"]),
     (Field::Option1Value, &["option1 value"]),
@@ -69,7 +75,10 @@ const ALIASES: [(Field, &[&str]); FIELD_COUNT] = [
     (Field::Sku, &["variant sku", "sku"]),
     (Field::Barcode, &["variant barcode", "barcode"]),
     (Field::Grams, &["variant grams", "weight value (grams)"]),
-    (Field::Quantity, &["variant inventory qty", "inventory quantity"]),
+    (
+        Field::Quantity,
+        &["variant inventory qty", "inventory quantity"],
+    ),
     (Field::Price, &["variant price", "price"]),
     (
         Field::CompareAtPrice,
@@ -89,8 +98,11 @@ const ALIASES: [(Field, &[&str]); FIELD_COUNT] = [
 
 pub(super) const OPTION_NAMES: [Field; 3] =
     [Field::Option1Name, Field::Option2Name, Field::Option3Name];
-pub(super) const OPTION_VALUES: [Field; 3] =
-    [Field::Option1Value, Field::Option2Value, Field::Option3Value];
+pub(super) const OPTION_VALUES: [Field; 3] = [
+    Field::Option1Value,
+    Field::Option2Value,
+    Field::Option3Value,
+];
 
 /// Columns whose content makes a row a variant rather than an image-only row.
 pub(super) const VARIANT_FIELDS: [Field; 12] = [

@@ -51,6 +51,7 @@ pub(super) enum Problem {
     RowTooLarge {
         offset: u64,
         line: u64,
+        limit: u64,
         /// Line and field of a quote still open when the limit was hit.
         open_quote: Option<(u64, usize)>,
     },
@@ -220,22 +221,27 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    fn scan(&mut self, bytes: &[u8]) -> io::Result<()> {
-        for &b in bytes {
+    /// Scans `bytes` and returns how many may go to the parser: all of them,
+    /// unless a row outgrows the limit, in which case the bytes before that
+    /// point still go through so the rows before it are read normally.
+    fn scan(&mut self, bytes: &[u8]) -> usize {
+        for (i, &b) in bytes.iter().enumerate() {
             // A lone CR is a line break too (old Mac files); count it once we
             // know no LF follows, so CRLF counts as one line.
             if self.prev_cr && b != b'\n' {
                 self.line += 1;
             }
             self.check_utf8(b);
-            self.step(b)?;
+            if !self.step(b) {
+                return i;
+            }
             if b == b'\n' {
                 self.line += 1;
             }
             self.prev_cr = b == b'\r';
             self.offset += 1;
         }
-        Ok(())
+        bytes.len()
     }
 
     fn check_utf8(&mut self, b: u8) {
@@ -284,11 +290,12 @@ impl<R: Read> Scanner<R> {
         };
     }
 
-    fn step(&mut self, b: u8) -> io::Result<()> {
+    /// Advances the grammar by one byte; false when the row is too large.
+    fn step(&mut self, b: u8) -> bool {
         let is_end = b == b'\r' || b == b'\n';
         if self.state == State::RecordStart {
             if is_end {
-                return Ok(());
+                return true;
             }
             self.state = State::FieldStart;
             self.field = 0;
@@ -304,9 +311,10 @@ impl<R: Read> Scanner<R> {
             self.flag(Problem::RowTooLarge {
                 offset: self.record_offset,
                 line: self.record_line,
+                limit: self.max_row_bytes,
                 open_quote,
             });
-            return Err(too_large());
+            return false;
         }
         self.state = match (self.state, b) {
             (State::FieldStart, b'"') => {
@@ -341,7 +349,7 @@ impl<R: Read> Scanner<R> {
             }
             (State::RecordStart, _) => State::RecordStart,
         };
-        Ok(())
+        true
     }
 }
 
@@ -373,7 +381,9 @@ impl<R: Read> Read for Scanner<R> {
             self.finish();
             return Ok(0);
         }
-        self.scan(&buf[..n])?;
-        Ok(n)
+        match self.scan(&buf[..n]) {
+            0 => Err(too_large()),
+            passed => Ok(passed),
+        }
     }
 }

@@ -194,11 +194,17 @@ mod tests {
         let big = (1u64 << 53) + 1;
         assert_eq!(parse_id(&big.to_string(), "ProductVariant"), Ok(big));
         assert_eq!(
-            parse_id("gid://shopify/ProductVariant/9007199254740993", "ProductVariant"),
+            parse_id(
+                "gid://shopify/ProductVariant/9007199254740993",
+                "ProductVariant"
+            ),
             Ok(big)
         );
         assert_eq!(
-            parse_id("gid://shopify/InventoryItem/18446744073709551615", "InventoryItem"),
+            parse_id(
+                "gid://shopify/InventoryItem/18446744073709551615",
+                "InventoryItem"
+            ),
             Ok(u64::MAX)
         );
         assert!(parse_id("gid://shopify/Product/1", "ProductVariant").is_err());
