@@ -3,5 +3,7 @@
 
 pub mod domain;
 pub mod import;
+pub mod mapping;
+pub mod push;
 pub mod store;
 pub mod shopify;

@@ -1,0 +1,181 @@
+//! The HTTP face of the push (API Gateway HTTP API → `inventory-push`).
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /accounts/{account}/push` | push the account, or one colorway with `{"colorway_id": …}`; `{"dry_run": true}` or `?dry_run=true` only counts |
+//! | `POST /accounts/{account}/push/preview` | the same as a dry run |
+//! | `GET /accounts/{account}/sync-log?limit=N` | recent integration-log entries, newest first |
+
+use std::collections::HashMap;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::auth::{self, AuthError};
+use super::{PushError, PushRequest, Pusher};
+use crate::domain::{AccountId, ColorwayId};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    #[serde(default)]
+    colorway_id: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+enum Route {
+    Push { account: String, preview: bool },
+    SyncLog { account: String },
+}
+
+fn route(method: &Method, path: &str) -> Option<Route> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        (&Method::POST, ["accounts", account, "push"]) => Some(Route::Push {
+            account: (*account).to_owned(),
+            preview: false,
+        }),
+        (&Method::POST, ["accounts", account, "push", "preview"]) => Some(Route::Push {
+            account: (*account).to_owned(),
+            preview: true,
+        }),
+        (&Method::GET, ["accounts", account, "sync-log"]) => Some(Route::SyncLog {
+            account: (*account).to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// The claims the HTTP API's JWT authorizer verified, if any.
+fn claims(request: &Request) -> Option<HashMap<String, String>> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref().map(|j| j.claims.clone()),
+        _ => None,
+    }
+}
+
+fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", lambda_http::http::HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response<Body> {
+    respond(
+        status,
+        json!({ "error": { "code": code, "message": message.to_string() } }),
+    )
+}
+
+fn auth_error(e: AuthError) -> Response<Body> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let code = if e.status() == 403 { "forbidden" } else { "unauthorized" };
+    error(status, code, e)
+}
+
+/// Handles one request. Never fails: every problem is an HTTP answer.
+#[tracing::instrument(name = "push_request", skip_all, fields(method = %request.method(), path = %request.uri().path()))]
+pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
+    let Some(route) = route(request.method(), request.uri().path()) else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such route");
+    };
+    let caller = match auth::caller_from_claims(claims(&request).as_ref(), OffsetDateTime::now_utc()) {
+        Ok(caller) => caller,
+        Err(e) => {
+            tracing::warn!(reason = %e, "request refused");
+            return auth_error(e);
+        }
+    };
+    let account_text = match &route {
+        Route::Push { account, .. } | Route::SyncLog { account } => account.clone(),
+    };
+    let Ok(account_id) = account_text.parse::<AccountId>() else {
+        return auth_error(AuthError::Forbidden);
+    };
+    let account = match pusher.store.get_account(&account_id).await {
+        Ok(account) => account,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the account");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the catalog could not be read; try again");
+        }
+    };
+
+    match route {
+        Route::SyncLog { .. } => {
+            if let Err(e) = auth::authorize_read(&caller, account.as_ref()) {
+                return auth_error(e);
+            }
+            let limit = request
+                .query_string_parameters_ref()
+                .and_then(|q| q.first("limit"))
+                .and_then(|l| l.parse::<i32>().ok())
+                .unwrap_or(50)
+                .clamp(1, 200);
+            match pusher.store.recent_logs(&account_id, limit).await {
+                Ok(entries) => respond(StatusCode::OK, json!({ "entries": entries })),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the integration log");
+                    error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the sync log could not be read; try again")
+                }
+            }
+        }
+        Route::Push { preview, .. } => {
+            if let Err(e) = auth::authorize_push(&caller, account.as_ref()) {
+                tracing::warn!(user_id = %caller.user_id, "push refused");
+                return auth_error(e);
+            }
+            let body: PushBody = match request.body() {
+                Body::Empty => PushBody::default(),
+                body if body.is_empty() => PushBody::default(),
+                body => match serde_json::from_slice(body.as_ref()) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return error(StatusCode::BAD_REQUEST, "bad_request", format!("the request body is not a push request: {e}"));
+                    }
+                },
+            };
+            let colorway_id = match body.colorway_id.map(|c| c.parse::<ColorwayId>()).transpose() {
+                Ok(c) => c,
+                Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e),
+            };
+            let query_dry_run = request
+                .query_string_parameters_ref()
+                .and_then(|q| q.first("dry_run"))
+                .is_some_and(|v| v == "true" || v == "1");
+            let push = PushRequest {
+                account_id,
+                colorway_id,
+                dry_run: preview || body.dry_run || query_dry_run,
+            };
+            match pusher.push(&push).await {
+                Ok(report) => {
+                    let status = if report.errors.is_empty() { StatusCode::OK } else { StatusCode::MULTI_STATUS };
+                    let mut body = serde_json::to_value(&report).unwrap_or_default();
+                    body["variants_affected"] = json!(report.variants_affected());
+                    respond(status, body)
+                }
+                Err(e) => push_error(e),
+            }
+        }
+    }
+}
+
+fn push_error(e: PushError) -> Response<Body> {
+    tracing::error!(error = %e, retryable = e.is_retryable(), "push failed");
+    match &e {
+        PushError::UnknownAccount(_) => auth_error(AuthError::Forbidden),
+        PushError::UnknownColorway(_) => error(StatusCode::NOT_FOUND, "unknown_colorway", e),
+        PushError::NotLinked(_) | PushError::NoLocation => error(StatusCode::CONFLICT, "not_linked", e),
+        PushError::Shopify(inner) if inner.is_retryable() => error(StatusCode::SERVICE_UNAVAILABLE, "shopify_unavailable", e),
+        PushError::Shopify(_) => error(StatusCode::BAD_GATEWAY, "shopify_refused", e),
+        PushError::Store(_) => error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the catalog could not be read or written; try again"),
+    }
+}

@@ -1,0 +1,788 @@
+//! "Push to Shopify": make the shop hold an account's catalog and stock.
+//!
+//! A push plans first (what to create, update and set, from the catalog and
+//! the stored links and fingerprints), then writes: one `productSet` per
+//! colorway whose product differs, and `inventorySetQuantities` for rows whose
+//! stock the shop does not hold yet, 250 lines a call. A dry run stops after
+//! the plan, so a frontend can ask for confirmation with real counts.
+//!
+//! Stock never overwrites a sale: each line says what we believe the shop
+//! holds (`changeFromQuantity`). If a sale happened meanwhile Shopify refuses
+//! the call as stale; we read the shop's figure, apply the shop's change to
+//! Fibermade's figure (the conflict rule in `docs/sync.md`), and set that.
+
+pub mod auth;
+pub mod http;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::domain::{
+    Account, AccountId, Base, BaseId, ColorwayId, Direction, ExternalIdentifier, ExternalType,
+    Gid, Integration, IntegrationLogEntry, Inventory, InventoryKey, LocalRef, LogSource,
+    LogStatus, Quantity, SyncStatus,
+};
+use crate::mapping::{self, BASE_OPTION, ProductPlan};
+use crate::shopify::operations::MAX_INPUT_LINES;
+use crate::shopify::{ProductIdentifier, QuantityLine, Shop, ShopifyClient, ShopifyError};
+use crate::store::{Catalog, InventorySync, Store, StoreError};
+
+/// What to push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushRequest {
+    pub account_id: AccountId,
+    /// One colorway and all its inventory, or the whole account.
+    pub colorway_id: Option<ColorwayId>,
+    pub dry_run: bool,
+}
+
+/// The answer to a push: counts, and what failed item by item.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PushReport {
+    pub dry_run: bool,
+    pub products_created: u64,
+    pub products_updated: u64,
+    pub products_unchanged: u64,
+    pub variants_created: u64,
+    pub variants_updated: u64,
+    pub quantities_set: u64,
+    pub quantities_unchanged: u64,
+    /// Sales made on the shop during the push, merged into Fibermade's stock.
+    pub sales_merged: u64,
+    pub errors: Vec<ItemError>,
+    pub shopify_calls: u64,
+    pub shopify_cost: f64,
+}
+
+impl PushReport {
+    /// Variants the push touches: the figure a frontend confirms above 50.
+    pub fn variants_affected(&self) -> u64 {
+        self.variants_created + self.variants_updated + self.quantities_set
+    }
+}
+
+/// One colorway or inventory row the push could not bring to the shop.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemError {
+    /// `colorway:<id>` or `inventory:<colorway>:<base>`.
+    pub entity: String,
+    /// A name a dyer recognises: the colorway name, with the base descriptor.
+    pub name: String,
+    pub message: String,
+    /// Whether pushing again later can succeed.
+    pub retryable: bool,
+}
+
+/// Failures that stop the whole push.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("account {0} does not exist")]
+    UnknownAccount(AccountId),
+    #[error("colorway {0} does not exist in this account")]
+    UnknownColorway(ColorwayId),
+    #[error("account {0} is not linked to a Shopify shop; install the app first")]
+    NotLinked(AccountId),
+    #[error("the shop has no active location to hold stock")]
+    NoLocation,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Shopify(#[from] ShopifyError),
+}
+
+impl PushError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Shopify(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// Everything a push needs.
+#[derive(Clone)]
+pub struct Pusher {
+    pub store: Store,
+    pub shopify: ShopifyClient,
+}
+
+/// The state a push starts from.
+struct Loaded {
+    account: Account,
+    integration: Integration,
+    shop: Shop,
+    catalog: Catalog,
+    links: HashMap<(LocalRef, ExternalType), ExternalIdentifier>,
+}
+
+/// One product to write.
+struct ProductWork {
+    colorway_id: ColorwayId,
+    name: String,
+    plan: ProductPlan,
+    identifier: ProductIdentifier,
+    creates: bool,
+    new_variants: Vec<BaseId>,
+}
+
+/// How many times a stale stock call is read back and sent again.
+const STALE_ROUNDS: u32 = 3;
+
+impl Pusher {
+    pub fn new(store: Store, shopify: ShopifyClient) -> Self {
+        Self { store, shopify }
+    }
+
+    #[tracing::instrument(name = "push", skip_all, fields(account_id = %request.account_id, colorway_id = ?request.colorway_id.as_ref().map(|c| c.to_string()), dry_run = request.dry_run))]
+    pub async fn push(&self, request: &PushRequest) -> Result<PushReport, PushError> {
+        let stats_before = self.shopify.stats();
+        let mut loaded = self.load(&request.account_id).await?;
+        let colorways = self.colorways_in_scope(&loaded, request)?;
+        let mut report = PushReport {
+            dry_run: request.dry_run,
+            ..PushReport::default()
+        };
+
+        // Every base is a variant of every product, stock 0 included: rows
+        // missing for a colorway × base pair are created (quantity 0) first.
+        let missing = missing_inventory(&loaded.catalog, &colorways);
+        if !request.dry_run && !missing.is_empty() {
+            let created = self
+                .store
+                .create_missing_inventory(&loaded.account.id, &missing)
+                .await?;
+            loaded.catalog.inventory.extend(created);
+        }
+
+        let location = if request.dry_run {
+            loaded.integration.location_id.clone()
+        } else {
+            Some(self.location(&mut loaded).await?)
+        };
+
+        let products = plan_products(&loaded, &colorways, location.as_ref());
+        for work in &products {
+            if work.creates {
+                report.products_created += 1;
+            } else {
+                report.products_updated += 1;
+            }
+            report.variants_created += work.new_variants.len() as u64;
+            report.variants_updated += variants_updated(&loaded, work) as u64;
+        }
+        report.products_unchanged = colorways.len() as u64 - products.len() as u64;
+
+        if request.dry_run {
+            let (pending, unchanged) = stock_to_push(&loaded, &colorways, &HashMap::new());
+            // Rows without a variant yet get their stock with the product.
+            let with_new = products.iter().map(|p| p.new_variants.len() as u64).sum::<u64>();
+            report.quantities_set = pending.len() as u64 + with_new;
+            report.quantities_unchanged = unchanged;
+            return Ok(report);
+        }
+        let location = location.ok_or(PushError::NoLocation)?;
+
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let mut stocked_on_create = HashMap::new();
+        for work in products {
+            match self
+                .write_product(&loaded, &work, &mut stocked_on_create)
+                .await
+            {
+                Ok(links) => {
+                    for link in links {
+                        loaded
+                            .links
+                            .insert((link.local.clone(), link.external_type), link);
+                    }
+                }
+                Err(error @ ShopifyError::Unauthorized { .. }) => return Err(error.into()),
+                Err(error) => {
+                    tracing::error!(colorway_id = %work.colorway_id, error = %error, "product push failed");
+                    report.errors.push(ItemError {
+                        entity: format!("colorway:{}", work.colorway_id),
+                        name: work.name.clone(),
+                        message: error.to_string(),
+                        retryable: error.is_retryable(),
+                    });
+                }
+            }
+        }
+        report.quantities_set += stocked_on_create.len() as u64;
+        self.record_stocked_on_create(&loaded, &stocked_on_create).await?;
+
+        let (lines, unchanged) = stock_to_push(&loaded, &colorways, &stocked_on_create);
+        report.quantities_unchanged = unchanged;
+        self.push_stock(&loaded, &location, lines, &run_id, &mut report)
+            .await?;
+
+        let stats = self.shopify.stats();
+        report.shopify_calls = stats.calls - stats_before.calls;
+        report.shopify_cost = stats.actual_cost - stats_before.actual_cost;
+        self.log_outcome(&loaded, request, &report).await?;
+        Ok(report)
+    }
+
+    async fn load(&self, account_id: &AccountId) -> Result<Loaded, PushError> {
+        let account = self
+            .store
+            .get_account(account_id)
+            .await?
+            .ok_or_else(|| PushError::UnknownAccount(account_id.clone()))?;
+        let (integration, token) = self
+            .store
+            .account_integration(account_id)
+            .await?
+            .ok_or_else(|| PushError::NotLinked(account_id.clone()))?;
+        let catalog = self.store.load_catalog(account_id).await?;
+        let links = self
+            .store
+            .load_links(&integration.id)
+            .await?
+            .into_iter()
+            .map(|l| ((l.local.clone(), l.external_type), l))
+            .collect();
+        let shop = Shop {
+            domain: integration.shop_domain.clone(),
+            access_token: token,
+        };
+        Ok(Loaded {
+            account,
+            integration,
+            shop,
+            catalog,
+            links,
+        })
+    }
+
+    fn colorways_in_scope(
+        &self,
+        loaded: &Loaded,
+        request: &PushRequest,
+    ) -> Result<Vec<ColorwayId>, PushError> {
+        match &request.colorway_id {
+            Some(id) if loaded.catalog.colorways.iter().any(|c| &c.id == id) => Ok(vec![id.clone()]),
+            Some(id) => Err(PushError::UnknownColorway(id.clone())),
+            None => Ok(loaded.catalog.colorways.iter().map(|c| c.id.clone()).collect()),
+        }
+    }
+
+    /// The location stock lives at: configured, or the shop's first active
+    /// one, remembered for next time.
+    async fn location(&self, loaded: &mut Loaded) -> Result<Gid, PushError> {
+        if let Some(location) = &loaded.integration.location_id {
+            return Ok(location.clone());
+        }
+        let locations = self.shopify.locations(&loaded.shop).await?;
+        let location = locations
+            .into_iter()
+            .find(|l| l.is_active.unwrap_or(true))
+            .ok_or(PushError::NoLocation)?
+            .id;
+        self.store
+            .set_integration_location(&loaded.integration, &location)
+            .await?;
+        loaded.integration.location_id = Some(location.clone());
+        tracing::info!(location_id = %location, "stock location chosen");
+        Ok(location)
+    }
+
+    /// Writes one product and returns the links it established. Records the
+    /// stock given to variants created here in `stocked`.
+    async fn write_product(
+        &self,
+        loaded: &Loaded,
+        work: &ProductWork,
+        stocked: &mut HashMap<InventoryKey, Quantity>,
+    ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
+        let mut input = work.plan.input.clone();
+        let product_key = (LocalRef::Colorway(work.colorway_id.clone()), ExternalType::ShopifyProduct);
+        let stored = loaded.links.get(&product_key).and_then(|l| l.fingerprint.as_deref());
+        if !work.plan.media_changed(stored) {
+            input.files = None;
+        }
+
+        let product = self
+            .shopify
+            .product_set(&loaded.shop, &work.identifier, &input)
+            .await?;
+        tracing::info!(colorway_id = %work.colorway_id, product_id = %product.id, created = work.creates, "product written");
+
+        let integration = &loaded.integration.id;
+        let mut links = vec![ExternalIdentifier {
+            integration_id: integration.clone(),
+            local: LocalRef::Colorway(work.colorway_id.clone()),
+            external_type: ExternalType::ShopifyProduct,
+            external_id: product.id.clone(),
+            fingerprint: Some(work.plan.fingerprint()),
+        }];
+
+        let bases_by_descriptor: HashMap<String, &Base> = loaded
+            .catalog
+            .bases
+            .iter()
+            .map(|b| (b.descriptor.key(), b))
+            .collect();
+        let inventory = loaded.catalog.inventory_by_key();
+        for variant in &product.variants.nodes {
+            let Some(base) = variant
+                .option(BASE_OPTION)
+                .and_then(|d| bases_by_descriptor.get(&d.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()))
+            else {
+                tracing::warn!(variant_id = %variant.id, "the shop has a variant that matches no base; left alone");
+                continue;
+            };
+            let key = InventoryKey::new(work.colorway_id.clone(), base.id.clone());
+            let local = LocalRef::Inventory(key.clone());
+            links.push(ExternalIdentifier {
+                integration_id: integration.clone(),
+                local: local.clone(),
+                external_type: ExternalType::ShopifyVariant,
+                external_id: variant.id.clone(),
+                fingerprint: Some(mapping::variant_fingerprint(base)),
+            });
+            links.push(ExternalIdentifier {
+                integration_id: integration.clone(),
+                local,
+                external_type: ExternalType::ShopifyInventoryItem,
+                external_id: variant.inventory_item.id.clone(),
+                fingerprint: None,
+            });
+            if work.new_variants.contains(&base.id) {
+                let quantity = inventory.get(&key).map_or(0, |row| row.quantity);
+                stocked.insert(key, quantity);
+            }
+        }
+        self.store.put_links(&links).await.map_err(|e| ShopifyError::Transient {
+            operation: "ProductSet",
+            attempts: 1,
+            message: format!("the product was written but its links were not saved: {e}"),
+        })?;
+        Ok(links)
+    }
+
+    async fn record_stocked_on_create(
+        &self,
+        loaded: &Loaded,
+        stocked: &HashMap<InventoryKey, Quantity>,
+    ) -> Result<(), PushError> {
+        let now = OffsetDateTime::now_utc();
+        let rows = loaded.catalog.inventory_by_key();
+        for (key, quantity) in stocked {
+            let Some(row) = rows.get(key) else { continue };
+            self.record_sync(loaded, row, *quantity, *quantity, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Records a row as synced; a person's edit made during the push wins and
+    /// leaves the row pending for the next push.
+    async fn record_sync(
+        &self,
+        loaded: &Loaded,
+        row: &Inventory,
+        quantity: Quantity,
+        synced_quantity: Quantity,
+        at: OffsetDateTime,
+    ) -> Result<(), PushError> {
+        let sync = InventorySync {
+            key: row.key.clone(),
+            expected_version: row.version,
+            quantity,
+            synced_quantity,
+            status: SyncStatus::Synced,
+            at,
+        };
+        match self.store.record_inventory_sync(&loaded.account.id, &sync).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict { .. }) => {
+                tracing::info!(inventory = %row.key, "stock changed in Fibermade during the push; left pending");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sets stock 250 lines a call, merging sales made on the shop meanwhile.
+    async fn push_stock(
+        &self,
+        loaded: &Loaded,
+        location: &Gid,
+        lines: Vec<StockLine>,
+        run_id: &str,
+        report: &mut PushReport,
+    ) -> Result<(), PushError> {
+        let rows = loaded.catalog.inventory_by_key();
+        for chunk in lines.chunks(MAX_INPUT_LINES) {
+            let mut chunk: Vec<StockLine> = chunk.to_vec();
+            let mut round = 0;
+            loop {
+                let call: Vec<QuantityLine> = chunk
+                    .iter()
+                    .map(|l| QuantityLine {
+                        inventory_item_id: l.item.clone(),
+                        location_id: location.clone(),
+                        quantity: l.quantity,
+                        // Without a figure from the shop we still compare, with
+                        // the figure we set: the shop refuses it as stale if it
+                        // holds another, and we read that figure back.
+                        change_from_quantity: Some(l.change_from.unwrap_or(l.quantity)),
+                    })
+                    .collect();
+                let key = idempotency_key(run_id, &call);
+                let reference = format!("gid://fibermade/Push/{run_id}");
+                match self
+                    .shopify
+                    .set_inventory_quantities(&loaded.shop, &call, &key, &reference)
+                    .await
+                {
+                    Ok(()) => {
+                        let now = OffsetDateTime::now_utc();
+                        for line in &chunk {
+                            if let Some(row) = rows.get(&line.key) {
+                                self.record_sync(loaded, row, line.quantity, line.quantity, now).await?;
+                            }
+                        }
+                        report.quantities_set += chunk.len() as u64;
+                        break;
+                    }
+                    Err(e) if e.has_user_error_code("CHANGE_FROM_QUANTITY_STALE") && round < STALE_ROUNDS => {
+                        round += 1;
+                        let merged = self.merge_shop_changes(loaded, location, &mut chunk).await?;
+                        report.sales_merged += merged;
+                    }
+                    Err(e @ ShopifyError::Unauthorized { .. }) => return Err(e.into()),
+                    Err(e) => {
+                        tracing::error!(lines = chunk.len(), error = %e, "stock push failed");
+                        for line in &chunk {
+                            report.errors.push(ItemError {
+                                entity: format!("inventory:{}", line.key),
+                                name: line.name.clone(),
+                                message: e.to_string(),
+                                retryable: e.is_retryable(),
+                            });
+                            self.store.mark_inventory_error(&loaded.account.id, &line.key).await?;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what the shop holds now for the lines of a stale call and applies
+    /// the shop's change since our last sync to Fibermade's figure: a sale of
+    /// 2 on the shop and a recount to 10 in Fibermade end at 8 on both sides.
+    /// Returns how many lines carried a shop-side change.
+    async fn merge_shop_changes(
+        &self,
+        loaded: &Loaded,
+        location: &Gid,
+        chunk: &mut [StockLine],
+    ) -> Result<u64, PushError> {
+        let items: Vec<Gid> = chunk.iter().map(|l| l.item.clone()).collect();
+        let now_on_shop = self
+            .shopify
+            .available_quantities(&loaded.shop, location, &items)
+            .await?;
+        let mut merged = 0;
+        let mut warnings = Vec::new();
+        for line in chunk.iter_mut() {
+            let shop_now = now_on_shop.get(&line.item).copied().unwrap_or(0);
+            let Some(before) = line.change_from else {
+                // No earlier figure to tell who changed what: Fibermade, the
+                // source of truth, sets its figure over the shop's.
+                line.change_from = Some(shop_now);
+                continue;
+            };
+            if shop_now == before {
+                continue;
+            }
+            let shop_change = shop_now - before;
+            let fibermade = line.quantity;
+            line.quantity = fibermade + shop_change;
+            line.change_from = Some(shop_now);
+            merged += 1;
+            tracing::warn!(inventory = %line.key, shop_now, shop_change, fibermade, merged = line.quantity, "stock changed on both sides; merged");
+            warnings.push(IntegrationLogEntry {
+                account_id: loaded.account.id.clone(),
+                integration_id: Some(loaded.integration.id.clone()),
+                entity: format!("inventory:{}", line.key),
+                direction: Direction::Push,
+                source: LogSource::ManualPush,
+                status: LogStatus::Warning,
+                message: format!(
+                    "{}: stock changed on Shopify ({shop_change:+}) and in Fibermade during the push; set both to {}",
+                    line.name, line.quantity
+                ),
+                data: serde_json::json!({
+                    "conflict": true,
+                    "shop_quantity": shop_now,
+                    "shop_change": shop_change,
+                    "fibermade_quantity": fibermade,
+                    "resolved_quantity": line.quantity,
+                }),
+                at: OffsetDateTime::now_utc(),
+            });
+        }
+        self.store.append_logs(&warnings).await?;
+        Ok(merged)
+    }
+
+    async fn log_outcome(
+        &self,
+        loaded: &Loaded,
+        request: &PushRequest,
+        report: &PushReport,
+    ) -> Result<(), PushError> {
+        let now = OffsetDateTime::now_utc();
+        let entity = match &request.colorway_id {
+            Some(c) => format!("colorway:{c}"),
+            None => format!("account:{}", loaded.account.id),
+        };
+        let status = if report.errors.is_empty() {
+            LogStatus::Success
+        } else {
+            LogStatus::Error
+        };
+        let mut entries = vec![IntegrationLogEntry {
+            account_id: loaded.account.id.clone(),
+            integration_id: Some(loaded.integration.id.clone()),
+            entity,
+            direction: Direction::Push,
+            source: LogSource::ManualPush,
+            status,
+            message: format!(
+                "Pushed to {}: {} products created, {} updated, {} variants created, {} updated, {} quantities set, {} errors",
+                loaded.integration.shop_domain,
+                report.products_created,
+                report.products_updated,
+                report.variants_created,
+                report.variants_updated,
+                report.quantities_set,
+                report.errors.len()
+            ),
+            data: serde_json::to_value(report).unwrap_or_default(),
+            at: now,
+        }];
+        entries.extend(report.errors.iter().map(|e| IntegrationLogEntry {
+            account_id: loaded.account.id.clone(),
+            integration_id: Some(loaded.integration.id.clone()),
+            entity: e.entity.clone(),
+            direction: Direction::Push,
+            source: LogSource::ManualPush,
+            status: LogStatus::Error,
+            message: format!("{}: {}", e.name, e.message),
+            data: serde_json::json!({ "retryable": e.retryable }),
+            at: now,
+        }));
+        self.store.append_logs(&entries).await?;
+        Ok(())
+    }
+}
+
+/// Colorway × base pairs in scope that have no inventory row yet.
+fn missing_inventory(catalog: &Catalog, colorways: &[ColorwayId]) -> Vec<InventoryKey> {
+    let rows = catalog.inventory_by_key();
+    let mut missing = Vec::new();
+    for colorway in colorways {
+        for base in &catalog.bases {
+            let key = InventoryKey::new(colorway.clone(), base.id.clone());
+            if !rows.contains_key(&key) {
+                missing.push(key);
+            }
+        }
+    }
+    missing
+}
+
+/// The products whose shop copy differs from the catalog.
+fn plan_products(
+    loaded: &Loaded,
+    colorways: &[ColorwayId],
+    location: Option<&Gid>,
+) -> Vec<ProductWork> {
+    let rows = loaded.catalog.inventory_by_key();
+    let mut work = Vec::new();
+    for colorway_id in colorways {
+        let Some(colorway) = loaded.catalog.colorways.iter().find(|c| &c.id == colorway_id) else {
+            continue;
+        };
+        let known_variants: HashMap<BaseId, Gid> = loaded
+            .catalog
+            .bases
+            .iter()
+            .filter_map(|b| {
+                let key = InventoryKey::new(colorway_id.clone(), b.id.clone());
+                loaded
+                    .links
+                    .get(&(LocalRef::Inventory(key), ExternalType::ShopifyVariant))
+                    .map(|l| (b.id.clone(), l.external_id.clone()))
+            })
+            .collect();
+        let media = loaded.catalog.media_of(colorway_id);
+        let plan = mapping::plan_product(
+            &loaded.account,
+            colorway,
+            &loaded.catalog.bases,
+            &media,
+            &known_variants,
+            location,
+            |base| {
+                let key = InventoryKey::new(colorway_id.clone(), base.clone());
+                rows.get(&key).map_or(0, |r| r.quantity)
+            },
+        );
+        let product_link = loaded
+            .links
+            .get(&(LocalRef::Colorway(colorway_id.clone()), ExternalType::ShopifyProduct));
+        if plan.is_unchanged(product_link.and_then(|l| l.fingerprint.as_deref())) {
+            continue;
+        }
+        let new_variants = loaded
+            .catalog
+            .bases
+            .iter()
+            .filter(|b| !known_variants.contains_key(&b.id))
+            .map(|b| b.id.clone())
+            .collect();
+        work.push(ProductWork {
+            colorway_id: colorway_id.clone(),
+            name: colorway.name.clone(),
+            identifier: match product_link {
+                Some(link) => ProductIdentifier::Id(link.external_id.clone()),
+                // By handle, so a retry after a lost answer finds the product
+                // the first attempt created instead of making a second one.
+                None => ProductIdentifier::Handle(colorway.handle.to_string()),
+            },
+            creates: product_link.is_none(),
+            plan,
+            new_variants,
+        });
+    }
+    work
+}
+
+/// Existing variants whose price or descriptor the write changes.
+fn variants_updated(loaded: &Loaded, work: &ProductWork) -> usize {
+    loaded
+        .catalog
+        .bases
+        .iter()
+        .filter(|b| !work.new_variants.contains(&b.id))
+        .filter(|b| {
+            let key = InventoryKey::new(work.colorway_id.clone(), b.id.clone());
+            let stored = loaded
+                .links
+                .get(&(LocalRef::Inventory(key), ExternalType::ShopifyVariant))
+                .and_then(|l| l.fingerprint.as_deref());
+            stored != Some(mapping::variant_fingerprint(b).as_str())
+        })
+        .count()
+}
+
+#[derive(Debug, Clone)]
+struct StockLine {
+    key: InventoryKey,
+    name: String,
+    item: Gid,
+    quantity: Quantity,
+    change_from: Option<Quantity>,
+}
+
+/// Rows whose stock the shop does not hold yet, and the count of rows it does.
+/// Rows stocked when their variant was created are done already.
+fn stock_to_push(
+    loaded: &Loaded,
+    colorways: &[ColorwayId],
+    stocked_on_create: &HashMap<InventoryKey, Quantity>,
+) -> (Vec<StockLine>, u64) {
+    let names: HashMap<&ColorwayId, &str> = loaded
+        .catalog
+        .colorways
+        .iter()
+        .map(|c| (&c.id, c.name.as_str()))
+        .collect();
+    let descriptors: HashMap<&BaseId, &str> = loaded
+        .catalog
+        .bases
+        .iter()
+        .map(|b| (&b.id, b.descriptor.as_str()))
+        .collect();
+    let mut lines = Vec::new();
+    let mut unchanged = 0;
+    let in_scope: std::collections::HashSet<&ColorwayId> = colorways.iter().collect();
+    let mut ordered: BTreeMap<&InventoryKey, &Inventory> = BTreeMap::new();
+    for row in &loaded.catalog.inventory {
+        if in_scope.contains(&row.key.colorway_id) && descriptors.contains_key(&row.key.base_id) {
+            ordered.insert(&row.key, row);
+        }
+    }
+    for (key, row) in ordered {
+        if stocked_on_create.contains_key(key) {
+            continue;
+        }
+        let Some(item) = loaded
+            .links
+            .get(&(LocalRef::Inventory(key.clone()), ExternalType::ShopifyInventoryItem))
+        else {
+            continue;
+        };
+        if row.sync_status == SyncStatus::Synced && row.synced_quantity == Some(row.quantity) {
+            unchanged += 1;
+            continue;
+        }
+        lines.push(StockLine {
+            key: key.clone(),
+            name: format!(
+                "{} / {}",
+                names.get(&key.colorway_id).unwrap_or(&"?"),
+                descriptors.get(&key.base_id).unwrap_or(&"?")
+            ),
+            item: item.external_id.clone(),
+            quantity: row.quantity,
+            change_from: row.synced_quantity,
+        });
+    }
+    (lines, unchanged)
+}
+
+/// A key that is the same for a retry of the same call within one push, and
+/// different for any other call, so Shopify applies each call at most once.
+fn idempotency_key(run_id: &str, lines: &[QuantityLine]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(run_id.as_bytes());
+    for line in lines {
+        hasher.update(line.inventory_item_id.as_str().as_bytes());
+        hasher.update(line.quantity.to_le_bytes());
+        hasher.update(line.change_from_quantity.unwrap_or(i64::MIN).to_le_bytes());
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("fibermade-push-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_key_is_stable_for_a_retry_and_differs_across_runs() {
+        let line = QuantityLine {
+            inventory_item_id: "gid://shopify/InventoryItem/1".parse().unwrap(),
+            location_id: "gid://shopify/Location/1".parse().unwrap(),
+            quantity: 5,
+            change_from_quantity: Some(3),
+        };
+        let a = idempotency_key("run-1", std::slice::from_ref(&line));
+        assert_eq!(a, idempotency_key("run-1", std::slice::from_ref(&line)));
+        assert_ne!(a, idempotency_key("run-2", std::slice::from_ref(&line)));
+        let other = QuantityLine { quantity: 6, ..line };
+        assert_ne!(a, idempotency_key("run-1", &[other]));
+    }
+}
