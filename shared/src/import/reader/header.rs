@@ -157,7 +157,7 @@ impl Columns {
     /// Recognises the header row, or explains what makes it unusable.
     pub(super) fn recognise(header: &[&str], line: u64) -> Result<Columns, ReadError> {
         let mut index = [None; FIELD_COUNT];
-        let mut handle_name = "";
+        let mut legacy_handle = false;
         for (column, raw) in header.iter().enumerate() {
             let name = normalise(raw);
             let Some(&(field, aliases)) = ALIASES
@@ -178,11 +178,7 @@ impl Columns {
             }
             index[field as usize] = Some(column);
             if field == Field::Handle {
-                handle_name = aliases
-                    .iter()
-                    .copied()
-                    .find(|a| *a == name)
-                    .unwrap_or_default();
+                legacy_handle = name == aliases[0];
             }
         }
 
@@ -210,7 +206,7 @@ impl Columns {
             });
         }
 
-        let generation = if handle_name == "handle" {
+        let generation = if legacy_handle {
             HeaderGeneration::Legacy
         } else {
             HeaderGeneration::Current
