@@ -6,8 +6,9 @@
 //! into complete [`ProductRecord`]s, one at a time, from any [`Read`], without
 //! ever holding more than the product being assembled (and one row of the next,
 //! which is how it knows a product ended). Files larger than memory therefore
-//! read in constant memory, apart from an 8-byte fingerprint per handle that
-//! detects a product whose rows are split across the file.
+//! read in constant memory, apart from a 64-bit fingerprint and a line number
+//! per handle (some 30 bytes each) that detect a product whose rows are split
+//! across the file.
 //!
 //! Both generations of Shopify's column names are recognised by name, never by
 //! position. What the reader cannot read with certainty, it rejects with a
@@ -37,9 +38,9 @@ use header::{Columns, Field, OPTION_NAMES, OPTION_VALUES, VARIANT_FIELDS};
 use scan::{Problem, Scanner};
 use value::Invalid;
 
-/// No Shopify export comes near this: a row holds one product's text at most,
-/// and Shopify caps descriptions far below it. The limit exists so that a file
-/// whose quote never closes fails quickly instead of being buffered whole.
+/// A row holds one variant and, on a product's first row, its description:
+/// kilobytes in real exports. The limit exists so that a file whose quote
+/// never closes fails early instead of being buffered whole.
 const MAX_ROW_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Shopify allows 2048 variants and 250 images per product; anything far
