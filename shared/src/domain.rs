@@ -115,7 +115,10 @@ impl ColorwayId {
     /// The id an imported product gets: stable for the same account and handle,
     /// so importing the same file twice lands on the same colorway.
     pub fn for_handle(account: &AccountId, handle: &Handle) -> Self {
-        Self(format!("cw-{}", short_digest(&[account.as_str(), handle.as_str()])))
+        Self(format!(
+            "cw-{}",
+            short_digest(&[account.as_str(), handle.as_str()])
+        ))
     }
 }
 
@@ -123,7 +126,10 @@ impl BaseId {
     /// The id a base gets from its descriptor: the same yarn named with other
     /// capitals or spacing in two products is one base.
     pub fn for_descriptor(account: &AccountId, descriptor: &Descriptor) -> Self {
-        Self(format!("base-{}", short_digest(&[account.as_str(), &descriptor.key()])))
+        Self(format!(
+            "base-{}",
+            short_digest(&[account.as_str(), &descriptor.key()])
+        ))
     }
 }
 
@@ -204,9 +210,16 @@ impl TryFrom<String> for Handle {
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let trimmed = value.trim();
         if trimmed.is_empty() || trimmed.len() > 255 {
-            return Err(InvalidValue::new("handle", &value, "must be 1 to 255 characters"));
+            return Err(InvalidValue::new(
+                "handle",
+                &value,
+                "must be 1 to 255 characters",
+            ));
         }
-        if trimmed.chars().any(|c| c.is_whitespace() || c == '#' || c == '/') {
+        if trimmed
+            .chars()
+            .any(|c| c.is_whitespace() || c == '#' || c == '/')
+        {
             return Err(InvalidValue::new(
                 "handle",
                 &value,
@@ -298,7 +311,11 @@ impl TryFrom<Decimal> for Money {
 
     fn try_from(value: Decimal) -> Result<Self, Self::Error> {
         if value.is_sign_negative() {
-            return Err(InvalidValue::new("price", &value.to_string(), "must not be negative"));
+            return Err(InvalidValue::new(
+                "price",
+                &value.to_string(),
+                "must not be negative",
+            ));
         }
         if value.normalize().scale() > 2 {
             return Err(InvalidValue::new(
@@ -381,7 +398,11 @@ impl TryFrom<String> for Gid {
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let Some(rest) = value.strip_prefix("gid://shopify/") else {
-            return Err(InvalidValue::new("Shopify id", &value, "must start with gid://shopify/"));
+            return Err(InvalidValue::new(
+                "Shopify id",
+                &value,
+                "must start with gid://shopify/",
+            ));
         };
         let mut parts = rest.splitn(2, '/');
         let kind = parts.next().unwrap_or_default();
@@ -495,7 +516,11 @@ impl FromStr for SyncStatus {
             "synced" => Ok(Self::Synced),
             "conflict" => Ok(Self::Conflict),
             "error" => Ok(Self::Error),
-            _ => Err(InvalidValue::new("sync status", s, "is not a known sync status")),
+            _ => Err(InvalidValue::new(
+                "sync status",
+                s,
+                "is not a known sync status",
+            )),
         }
     }
 }
@@ -631,7 +656,11 @@ impl FromStr for ExternalType {
             "shopify_product" => Ok(Self::ShopifyProduct),
             "shopify_variant" => Ok(Self::ShopifyVariant),
             "shopify_inventory_item" => Ok(Self::ShopifyInventoryItem),
-            _ => Err(InvalidValue::new("external type", s, "is not a known external type")),
+            _ => Err(InvalidValue::new(
+                "external type",
+                s,
+                "is not a known external type",
+            )),
         }
     }
 }
@@ -665,7 +694,10 @@ impl LocalRef {
                 let (colorway, base) = local_id.split_once(':').ok_or_else(|| {
                     InvalidValue::new("inventory id", local_id, "must be colorway:base")
                 })?;
-                Ok(Self::Inventory(InventoryKey::new(colorway.parse()?, base.parse()?)))
+                Ok(Self::Inventory(InventoryKey::new(
+                    colorway.parse()?,
+                    base.parse()?,
+                )))
             }
             _ => Err(InvalidValue::new(
                 "local type",
@@ -739,16 +771,19 @@ mod tests {
 
     #[test]
     fn gid_keeps_ids_above_two_to_the_53() {
-        let gid: Gid = "gid://shopify/InventoryItem/9007199254740993".parse().unwrap();
+        let gid: Gid = "gid://shopify/InventoryItem/9007199254740993"
+            .parse()
+            .unwrap();
         assert_eq!(gid.numeric_id(), Some(9_007_199_254_740_993));
         assert_eq!(gid.kind(), "InventoryItem");
     }
 
     #[test]
     fn gid_reads_inventory_level_ids_with_query() {
-        let gid: Gid = "gid://shopify/InventoryLevel/87892394150?inventory_item_id=271878346596884015"
-            .parse()
-            .unwrap();
+        let gid: Gid =
+            "gid://shopify/InventoryLevel/87892394150?inventory_item_id=271878346596884015"
+                .parse()
+                .unwrap();
         assert_eq!(gid.numeric_id(), Some(87_892_394_150));
     }
 
@@ -773,7 +808,10 @@ mod tests {
         let a = Descriptor::try_from("Merino  Fingering".to_owned()).unwrap();
         let b = Descriptor::try_from(" merino fingering ".to_owned()).unwrap();
         let account: AccountId = "acct-1".parse().unwrap();
-        assert_eq!(BaseId::for_descriptor(&account, &a), BaseId::for_descriptor(&account, &b));
+        assert_eq!(
+            BaseId::for_descriptor(&account, &a),
+            BaseId::for_descriptor(&account, &b)
+        );
         assert_eq!(a.as_str(), "Merino Fingering");
     }
 
@@ -785,7 +823,10 @@ mod tests {
 
     #[test]
     fn handle_from_title_matches_shopify_style() {
-        assert_eq!(Handle::from_title("Moss Garden (DK)").unwrap().as_str(), "moss-garden-dk");
+        assert_eq!(
+            Handle::from_title("Moss Garden (DK)").unwrap().as_str(),
+            "moss-garden-dk"
+        );
     }
 
     #[test]

@@ -30,7 +30,14 @@ pub const PER_PAN_KEY: &str = "per_pan";
 
 /// Techniques Fibermade knows; an imported tag that names one becomes the
 /// colorway's technique rather than a color.
-pub const TECHNIQUES: &[&str] = &["speckled", "variegated", "tonal", "semi-solid", "solid", "gradient"];
+pub const TECHNIQUES: &[&str] = &[
+    "speckled",
+    "variegated",
+    "tonal",
+    "semi-solid",
+    "solid",
+    "gradient",
+];
 
 /// | ColorwayStatus | Shopify ProductStatus | why |
 /// |---|---|---|
@@ -128,7 +135,7 @@ pub fn plan_product(
     new_stock: impl Fn(&BaseId) -> Quantity,
 ) -> ProductPlan {
     let mut bases: Vec<&Base> = bases.iter().collect();
-    bases.sort_by(|a, b| a.descriptor.key().cmp(&b.descriptor.key()));
+    bases.sort_by_key(|b| b.descriptor.key());
 
     let variants = bases
         .iter()
@@ -284,7 +291,15 @@ mod tests {
     #[test]
     fn colorway_fields_map_to_product_fields() {
         let bases = [base("b1", "Merino Fingering", "28")];
-        let plan = plan_product(&account(), &colorway(), &bases, &[], &HashMap::new(), None, |_| 0);
+        let plan = plan_product(
+            &account(),
+            &colorway(),
+            &bases,
+            &[],
+            &HashMap::new(),
+            None,
+            |_| 0,
+        );
         let input = &plan.input;
         assert_eq!(input.title, "Moss Garden");
         assert_eq!(input.handle, "moss-garden");
@@ -306,9 +321,20 @@ mod tests {
 
     #[test]
     fn per_pan_is_an_integer_metafield() {
-        let plan = plan_product(&account(), &colorway(), &[], &[], &HashMap::new(), None, |_| 0);
+        let plan = plan_product(
+            &account(),
+            &colorway(),
+            &[],
+            &[],
+            &HashMap::new(),
+            None,
+            |_| 0,
+        );
         let m = &plan.input.metafields[0];
-        assert_eq!((m.namespace.as_str(), m.key.as_str()), ("fibermade", "per_pan"));
+        assert_eq!(
+            (m.namespace.as_str(), m.key.as_str()),
+            ("fibermade", "per_pan")
+        );
         assert_eq!((m.kind.as_str(), m.value.as_str()), ("number_integer", "6"));
     }
 
@@ -316,17 +342,31 @@ mod tests {
     fn every_base_is_a_variant_with_its_descriptor_and_price() {
         let bases = [base("b2", "Sock (75/25)", "31.5"), base("b1", "DK", "30")];
         let location: Gid = "gid://shopify/Location/1".parse().unwrap();
-        let plan = plan_product(&account(), &colorway(), &bases, &[], &HashMap::new(), Some(&location), |b| {
-            if b.as_str() == "b1" { 4 } else { 0 }
-        });
+        let plan = plan_product(
+            &account(),
+            &colorway(),
+            &bases,
+            &[],
+            &HashMap::new(),
+            Some(&location),
+            |b| {
+                if b.as_str() == "b1" { 4 } else { 0 }
+            },
+        );
         let variants = &plan.input.variants;
         assert_eq!(variants.len(), 2);
         assert_eq!(variants[0].option_values[0].option_name, "Base");
         assert_eq!(variants[0].option_values[0].name, "DK");
         assert_eq!(variants[0].price, "30.00");
         assert_eq!(variants[1].price, "31.50");
-        assert_eq!(variants[0].inventory_quantities.as_ref().unwrap()[0].quantity, 4);
-        assert_eq!(variants[1].inventory_quantities.as_ref().unwrap()[0].quantity, 0);
+        assert_eq!(
+            variants[0].inventory_quantities.as_ref().unwrap()[0].quantity,
+            4
+        );
+        assert_eq!(
+            variants[1].inventory_quantities.as_ref().unwrap()[0].quantity,
+            0
+        );
         assert_eq!(plan.input.product_options[0].values.len(), 2);
     }
 
@@ -334,33 +374,98 @@ mod tests {
     fn known_variants_keep_their_id_and_get_no_stock() {
         let bases = [base("b1", "DK", "30")];
         let location: Gid = "gid://shopify/Location/1".parse().unwrap();
-        let known = HashMap::from([(bases[0].id.clone(), "gid://shopify/ProductVariant/9".parse().unwrap())]);
-        let plan = plan_product(&account(), &colorway(), &bases, &[], &known, Some(&location), |_| 7);
+        let known = HashMap::from([(
+            bases[0].id.clone(),
+            "gid://shopify/ProductVariant/9".parse().unwrap(),
+        )]);
+        let plan = plan_product(
+            &account(),
+            &colorway(),
+            &bases,
+            &[],
+            &known,
+            Some(&location),
+            |_| 7,
+        );
         assert!(plan.input.variants[0].id.is_some());
         assert!(plan.input.variants[0].inventory_quantities.is_none());
     }
 
     #[test]
     fn media_goes_primary_first() {
-        let mut catalog = crate::store::Catalog::default();
-        catalog.media = vec![media("a", 1, false), media("b", 2, true), media("c", 3, false)];
+        let catalog = crate::store::Catalog {
+            media: vec![
+                media("a", 1, false),
+                media("b", 2, true),
+                media("c", 3, false),
+            ],
+            ..Default::default()
+        };
         let ordered = catalog.media_of(&"cw-1".parse().unwrap());
-        let plan = plan_product(&account(), &colorway(), &[], &ordered, &HashMap::new(), None, |_| 0);
-        let sources: Vec<_> = plan.input.files.unwrap().iter().map(|f| f.original_source.clone()).collect();
-        assert_eq!(sources, vec!["https://cdn.example/b.jpg", "https://cdn.example/a.jpg", "https://cdn.example/c.jpg"]);
+        let plan = plan_product(
+            &account(),
+            &colorway(),
+            &[],
+            &ordered,
+            &HashMap::new(),
+            None,
+            |_| 0,
+        );
+        let sources: Vec<_> = plan
+            .input
+            .files
+            .unwrap()
+            .iter()
+            .map(|f| f.original_source.clone())
+            .collect();
+        assert_eq!(
+            sources,
+            vec![
+                "https://cdn.example/b.jpg",
+                "https://cdn.example/a.jpg",
+                "https://cdn.example/c.jpg"
+            ]
+        );
     }
 
     #[test]
     fn fingerprint_ignores_ids_and_stock_but_not_prices() {
         let bases = [base("b1", "DK", "30")];
         let location: Gid = "gid://shopify/Location/1".parse().unwrap();
-        let first = plan_product(&account(), &colorway(), &bases, &[], &HashMap::new(), Some(&location), |_| 3);
-        let known = HashMap::from([(bases[0].id.clone(), "gid://shopify/ProductVariant/9".parse().unwrap())]);
-        let again = plan_product(&account(), &colorway(), &bases, &[], &known, Some(&location), |_| 8);
+        let first = plan_product(
+            &account(),
+            &colorway(),
+            &bases,
+            &[],
+            &HashMap::new(),
+            Some(&location),
+            |_| 3,
+        );
+        let known = HashMap::from([(
+            bases[0].id.clone(),
+            "gid://shopify/ProductVariant/9".parse().unwrap(),
+        )]);
+        let again = plan_product(
+            &account(),
+            &colorway(),
+            &bases,
+            &[],
+            &known,
+            Some(&location),
+            |_| 8,
+        );
         assert!(again.is_unchanged(Some(&first.fingerprint())));
 
         let dearer = [base("b1", "DK", "32")];
-        let changed = plan_product(&account(), &colorway(), &dearer, &[], &known, Some(&location), |_| 8);
+        let changed = plan_product(
+            &account(),
+            &colorway(),
+            &dearer,
+            &[],
+            &known,
+            Some(&location),
+            |_| 8,
+        );
         assert!(!changed.is_unchanged(Some(&first.fingerprint())));
         assert!(!changed.media_changed(Some(&first.fingerprint())));
     }

@@ -43,8 +43,12 @@ pub fn caller_from_claims(
     claims: Option<&HashMap<String, String>>,
     now: OffsetDateTime,
 ) -> Result<Caller, AuthError> {
-    let claims = claims.filter(|c| !c.is_empty()).ok_or(AuthError::MissingClaims)?;
-    let sub = claims.get("sub").ok_or(AuthError::Malformed("no sub claim"))?;
+    let claims = claims
+        .filter(|c| !c.is_empty())
+        .ok_or(AuthError::MissingClaims)?;
+    let sub = claims
+        .get("sub")
+        .ok_or(AuthError::Malformed("no sub claim"))?;
     let user_id = sub
         .parse::<UserId>()
         .map_err(|_| AuthError::Malformed("the sub claim is not a user id"))?;
@@ -97,7 +101,10 @@ mod tests {
     }
 
     fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn now() -> OffsetDateTime {
@@ -113,27 +120,51 @@ mod tests {
     #[test]
     fn another_member_may_not_push_but_may_read() {
         let caller = caller_from_claims(Some(&claims(&[("sub", "user-member")])), now()).unwrap();
-        assert_eq!(authorize_push(&caller, Some(&account())), Err(AuthError::Forbidden));
+        assert_eq!(
+            authorize_push(&caller, Some(&account())),
+            Err(AuthError::Forbidden)
+        );
         assert_eq!(authorize_read(&caller, Some(&account())), Ok(()));
     }
 
     #[test]
     fn a_user_of_another_account_is_forbidden() {
-        let caller = caller_from_claims(Some(&claims(&[("sub", "user-elsewhere")])), now()).unwrap();
-        assert_eq!(authorize_push(&caller, Some(&account())).unwrap_err().status(), 403);
+        let caller =
+            caller_from_claims(Some(&claims(&[("sub", "user-elsewhere")])), now()).unwrap();
+        assert_eq!(
+            authorize_push(&caller, Some(&account()))
+                .unwrap_err()
+                .status(),
+            403
+        );
         assert_eq!(authorize_push(&caller, None).unwrap_err().status(), 403);
     }
 
     #[test]
     fn missing_malformed_and_expired_claims_are_unauthenticated() {
-        assert_eq!(caller_from_claims(None, now()), Err(AuthError::MissingClaims));
-        assert_eq!(caller_from_claims(Some(&HashMap::new()), now()), Err(AuthError::MissingClaims));
+        assert_eq!(
+            caller_from_claims(None, now()),
+            Err(AuthError::MissingClaims)
+        );
+        assert_eq!(
+            caller_from_claims(Some(&HashMap::new()), now()),
+            Err(AuthError::MissingClaims)
+        );
         let no_sub = claims(&[("email", "a@b.c")]);
-        assert!(matches!(caller_from_claims(Some(&no_sub), now()), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            caller_from_claims(Some(&no_sub), now()),
+            Err(AuthError::Malformed(_))
+        ));
         let bad_sub = claims(&[("sub", "a#b")]);
-        assert!(matches!(caller_from_claims(Some(&bad_sub), now()), Err(AuthError::Malformed(_))));
+        assert!(matches!(
+            caller_from_claims(Some(&bad_sub), now()),
+            Err(AuthError::Malformed(_))
+        ));
         let expired = claims(&[("sub", "user-creator"), ("exp", "1700000000")]);
-        assert_eq!(caller_from_claims(Some(&expired), now()), Err(AuthError::Expired));
+        assert_eq!(
+            caller_from_claims(Some(&expired), now()),
+            Err(AuthError::Expired)
+        );
         assert_eq!(AuthError::Expired.status(), 401);
     }
 }

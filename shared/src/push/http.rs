@@ -54,7 +54,12 @@ fn route(method: &Method, path: &str) -> Option<Route> {
 /// The claims the HTTP API's JWT authorizer verified, if any.
 fn claims(request: &Request) -> Option<HashMap<String, String>> {
     match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => ctx.authorizer.as_ref()?.jwt.as_ref().map(|j| j.claims.clone()),
+        RequestContext::ApiGatewayV2(ctx) => ctx
+            .authorizer
+            .as_ref()?
+            .jwt
+            .as_ref()
+            .map(|j| j.claims.clone()),
         _ => None,
     }
 }
@@ -62,9 +67,10 @@ fn claims(request: &Request) -> Option<HashMap<String, String>> {
 fn respond(status: StatusCode, body: serde_json::Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert("content-type", lambda_http::http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        "content-type",
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -77,7 +83,11 @@ fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Res
 
 fn auth_error(e: AuthError) -> Response<Body> {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    let code = if e.status() == 403 { "forbidden" } else { "unauthorized" };
+    let code = if e.status() == 403 {
+        "forbidden"
+    } else {
+        "unauthorized"
+    };
     error(status, code, e)
 }
 
@@ -87,13 +97,14 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
     let Some(route) = route(request.method(), request.uri().path()) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such route");
     };
-    let caller = match auth::caller_from_claims(claims(&request).as_ref(), OffsetDateTime::now_utc()) {
-        Ok(caller) => caller,
-        Err(e) => {
-            tracing::warn!(reason = %e, "request refused");
-            return auth_error(e);
-        }
-    };
+    let caller =
+        match auth::caller_from_claims(claims(&request).as_ref(), OffsetDateTime::now_utc()) {
+            Ok(caller) => caller,
+            Err(e) => {
+                tracing::warn!(reason = %e, "request refused");
+                return auth_error(e);
+            }
+        };
     let account_text = match &route {
         Route::Push { account, .. } | Route::SyncLog { account } => account.clone(),
     };
@@ -104,7 +115,11 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
         Ok(account) => account,
         Err(e) => {
             tracing::error!(error = %e, "could not read the account");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the catalog could not be read; try again");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the catalog could not be read; try again",
+            );
         }
     };
 
@@ -123,7 +138,11 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
                 Ok(entries) => respond(StatusCode::OK, json!({ "entries": entries })),
                 Err(e) => {
                     tracing::error!(error = %e, "could not read the integration log");
-                    error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the sync log could not be read; try again")
+                    error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        "the sync log could not be read; try again",
+                    )
                 }
             }
         }
@@ -138,11 +157,19 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
                 body => match serde_json::from_slice(body.as_ref()) {
                     Ok(b) => b,
                     Err(e) => {
-                        return error(StatusCode::BAD_REQUEST, "bad_request", format!("the request body is not a push request: {e}"));
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "bad_request",
+                            format!("the request body is not a push request: {e}"),
+                        );
                     }
                 },
             };
-            let colorway_id = match body.colorway_id.map(|c| c.parse::<ColorwayId>()).transpose() {
+            let colorway_id = match body
+                .colorway_id
+                .map(|c| c.parse::<ColorwayId>())
+                .transpose()
+            {
                 Ok(c) => c,
                 Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e),
             };
@@ -157,7 +184,11 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
             };
             match pusher.push(&push).await {
                 Ok(report) => {
-                    let status = if report.errors.is_empty() { StatusCode::OK } else { StatusCode::MULTI_STATUS };
+                    let status = if report.errors.is_empty() {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::MULTI_STATUS
+                    };
                     let mut body = serde_json::to_value(&report).unwrap_or_default();
                     body["variants_affected"] = json!(report.variants_affected());
                     respond(status, body)
@@ -173,9 +204,17 @@ fn push_error(e: PushError) -> Response<Body> {
     match &e {
         PushError::UnknownAccount(_) => auth_error(AuthError::Forbidden),
         PushError::UnknownColorway(_) => error(StatusCode::NOT_FOUND, "unknown_colorway", e),
-        PushError::NotLinked(_) | PushError::NoLocation => error(StatusCode::CONFLICT, "not_linked", e),
-        PushError::Shopify(inner) if inner.is_retryable() => error(StatusCode::SERVICE_UNAVAILABLE, "shopify_unavailable", e),
+        PushError::NotLinked(_) | PushError::NoLocation => {
+            error(StatusCode::CONFLICT, "not_linked", e)
+        }
+        PushError::Shopify(inner) if inner.is_retryable() => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "shopify_unavailable", e)
+        }
         PushError::Shopify(_) => error(StatusCode::BAD_GATEWAY, "shopify_refused", e),
-        PushError::Store(_) => error(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the catalog could not be read or written; try again"),
+        PushError::Store(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the catalog could not be read or written; try again",
+        ),
     }
 }

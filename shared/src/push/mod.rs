@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Account, AccountId, Base, BaseId, ColorwayId, Direction, ExternalIdentifier, ExternalType,
-    Gid, Integration, IntegrationLogEntry, Inventory, InventoryKey, LocalRef, LogSource,
-    LogStatus, Quantity, SyncStatus,
+    Account, AccountId, Base, BaseId, ColorwayId, Direction, ExternalIdentifier, ExternalType, Gid,
+    Integration, IntegrationLogEntry, Inventory, InventoryKey, LocalRef, LogSource, LogStatus,
+    Quantity, SyncStatus,
 };
 use crate::mapping::{self, BASE_OPTION, ProductPlan};
 use crate::shopify::operations::MAX_INPUT_LINES;
@@ -179,7 +179,10 @@ impl Pusher {
         if request.dry_run {
             let (pending, unchanged) = stock_to_push(&loaded, &colorways, &HashMap::new());
             // Rows without a variant yet get their stock with the product.
-            let with_new = products.iter().map(|p| p.new_variants.len() as u64).sum::<u64>();
+            let with_new = products
+                .iter()
+                .map(|p| p.new_variants.len() as u64)
+                .sum::<u64>();
             report.quantities_set = pending.len() as u64 + with_new;
             report.quantities_unchanged = unchanged;
             return Ok(report);
@@ -213,7 +216,8 @@ impl Pusher {
             }
         }
         report.quantities_set += stocked_on_create.len() as u64;
-        self.record_stocked_on_create(&loaded, &stocked_on_create).await?;
+        self.record_stocked_on_create(&loaded, &stocked_on_create)
+            .await?;
 
         let (lines, unchanged) = stock_to_push(&loaded, &colorways, &stocked_on_create);
         report.quantities_unchanged = unchanged;
@@ -265,9 +269,16 @@ impl Pusher {
         request: &PushRequest,
     ) -> Result<Vec<ColorwayId>, PushError> {
         match &request.colorway_id {
-            Some(id) if loaded.catalog.colorways.iter().any(|c| &c.id == id) => Ok(vec![id.clone()]),
+            Some(id) if loaded.catalog.colorways.iter().any(|c| &c.id == id) => {
+                Ok(vec![id.clone()])
+            }
             Some(id) => Err(PushError::UnknownColorway(id.clone())),
-            None => Ok(loaded.catalog.colorways.iter().map(|c| c.id.clone()).collect()),
+            None => Ok(loaded
+                .catalog
+                .colorways
+                .iter()
+                .map(|c| c.id.clone())
+                .collect()),
         }
     }
 
@@ -300,8 +311,14 @@ impl Pusher {
         stocked: &mut HashMap<InventoryKey, Quantity>,
     ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
         let mut input = work.plan.input.clone();
-        let product_key = (LocalRef::Colorway(work.colorway_id.clone()), ExternalType::ShopifyProduct);
-        let stored = loaded.links.get(&product_key).and_then(|l| l.fingerprint.as_deref());
+        let product_key = (
+            LocalRef::Colorway(work.colorway_id.clone()),
+            ExternalType::ShopifyProduct,
+        );
+        let stored = loaded
+            .links
+            .get(&product_key)
+            .and_then(|l| l.fingerprint.as_deref());
         if !work.plan.media_changed(stored) {
             input.files = None;
         }
@@ -329,10 +346,14 @@ impl Pusher {
             .collect();
         let inventory = loaded.catalog.inventory_by_key();
         for variant in &product.variants.nodes {
-            let Some(base) = variant
-                .option(BASE_OPTION)
-                .and_then(|d| bases_by_descriptor.get(&d.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()))
-            else {
+            let Some(base) = variant.option(BASE_OPTION).and_then(|d| {
+                bases_by_descriptor.get(
+                    &d.split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .to_lowercase(),
+                )
+            }) else {
                 tracing::warn!(variant_id = %variant.id, "the shop has a variant that matches no base; left alone");
                 continue;
             };
@@ -357,11 +378,14 @@ impl Pusher {
                 stocked.insert(key, quantity);
             }
         }
-        self.store.put_links(&links).await.map_err(|e| ShopifyError::Transient {
-            operation: "ProductSet",
-            attempts: 1,
-            message: format!("the product was written but its links were not saved: {e}"),
-        })?;
+        self.store
+            .put_links(&links)
+            .await
+            .map_err(|e| ShopifyError::Transient {
+                operation: "ProductSet",
+                attempts: 1,
+                message: format!("the product was written but its links were not saved: {e}"),
+            })?;
         Ok(links)
     }
 
@@ -374,7 +398,8 @@ impl Pusher {
         let rows = loaded.catalog.inventory_by_key();
         for (key, quantity) in stocked {
             let Some(row) = rows.get(key) else { continue };
-            self.record_sync(loaded, row, *quantity, *quantity, now).await?;
+            self.record_sync(loaded, row, *quantity, *quantity, now)
+                .await?;
         }
         Ok(())
     }
@@ -397,7 +422,11 @@ impl Pusher {
             status: SyncStatus::Synced,
             at,
         };
-        match self.store.record_inventory_sync(&loaded.account.id, &sync).await {
+        match self
+            .store
+            .record_inventory_sync(&loaded.account.id, &sync)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict { .. }) => {
                 tracing::info!(inventory = %row.key, "stock changed in Fibermade during the push; left pending");
@@ -444,15 +473,21 @@ impl Pusher {
                         let now = OffsetDateTime::now_utc();
                         for line in &chunk {
                             if let Some(row) = rows.get(&line.key) {
-                                self.record_sync(loaded, row, line.quantity, line.quantity, now).await?;
+                                self.record_sync(loaded, row, line.quantity, line.quantity, now)
+                                    .await?;
                             }
                         }
                         report.quantities_set += chunk.len() as u64;
                         break;
                     }
-                    Err(e) if e.has_user_error_code("CHANGE_FROM_QUANTITY_STALE") && round < STALE_ROUNDS => {
+                    Err(e)
+                        if e.has_user_error_code("CHANGE_FROM_QUANTITY_STALE")
+                            && round < STALE_ROUNDS =>
+                    {
                         round += 1;
-                        let merged = self.merge_shop_changes(loaded, location, &mut chunk).await?;
+                        let merged = self
+                            .merge_shop_changes(loaded, location, &mut chunk)
+                            .await?;
                         report.sales_merged += merged;
                     }
                     Err(e @ ShopifyError::Unauthorized { .. }) => return Err(e.into()),
@@ -465,7 +500,9 @@ impl Pusher {
                                 message: e.to_string(),
                                 retryable: e.is_retryable(),
                             });
-                            self.store.mark_inventory_error(&loaded.account.id, &line.key).await?;
+                            self.store
+                                .mark_inventory_error(&loaded.account.id, &line.key)
+                                .await?;
                         }
                         break;
                     }
@@ -610,7 +647,12 @@ fn plan_products(
     let rows = loaded.catalog.inventory_by_key();
     let mut work = Vec::new();
     for colorway_id in colorways {
-        let Some(colorway) = loaded.catalog.colorways.iter().find(|c| &c.id == colorway_id) else {
+        let Some(colorway) = loaded
+            .catalog
+            .colorways
+            .iter()
+            .find(|c| &c.id == colorway_id)
+        else {
             continue;
         };
         let known_variants: HashMap<BaseId, Gid> = loaded
@@ -638,9 +680,10 @@ fn plan_products(
                 rows.get(&key).map_or(0, |r| r.quantity)
             },
         );
-        let product_link = loaded
-            .links
-            .get(&(LocalRef::Colorway(colorway_id.clone()), ExternalType::ShopifyProduct));
+        let product_link = loaded.links.get(&(
+            LocalRef::Colorway(colorway_id.clone()),
+            ExternalType::ShopifyProduct,
+        ));
         if plan.is_unchanged(product_link.and_then(|l| l.fingerprint.as_deref())) {
             continue;
         }
@@ -727,10 +770,10 @@ fn stock_to_push(
         if stocked_on_create.contains_key(key) {
             continue;
         }
-        let Some(item) = loaded
-            .links
-            .get(&(LocalRef::Inventory(key.clone()), ExternalType::ShopifyInventoryItem))
-        else {
+        let Some(item) = loaded.links.get(&(
+            LocalRef::Inventory(key.clone()),
+            ExternalType::ShopifyInventoryItem,
+        )) else {
             continue;
         };
         if row.sync_status == SyncStatus::Synced && row.synced_quantity == Some(row.quantity) {
@@ -782,7 +825,10 @@ mod tests {
         let a = idempotency_key("run-1", std::slice::from_ref(&line));
         assert_eq!(a, idempotency_key("run-1", std::slice::from_ref(&line)));
         assert_ne!(a, idempotency_key("run-2", std::slice::from_ref(&line)));
-        let other = QuantityLine { quantity: 6, ..line };
+        let other = QuantityLine {
+            quantity: 6,
+            ..line
+        };
         assert_ne!(a, idempotency_key("run-1", &[other]));
     }
 }

@@ -255,14 +255,20 @@ impl ShopifyClient {
                             Bucket::wait_for(&c.throttle_status, c.requested_query_cost)
                         })
                         .unwrap_or(Duration::from_secs(1));
-                    tracing::warn!(wait_ms = wait.as_millis() as u64, "Shopify throttled the call; waiting for the bucket");
+                    tracing::warn!(
+                        wait_ms = wait.as_millis() as u64,
+                        "Shopify throttled the call; waiting for the bucket"
+                    );
                     Wait::Throttled(wait)
                 }
                 Err(Failure::Permanent(error)) => {
                     self.refund(&shop.domain, cost);
                     return Err(error);
                 }
-                Err(Failure::Retryable { message, retry_after }) => {
+                Err(Failure::Retryable {
+                    message,
+                    retry_after,
+                }) => {
                     self.refund(&shop.domain, cost);
                     faults += 1;
                     if faults >= self.config.retry.max_attempts {
@@ -424,7 +430,11 @@ impl ShopifyClient {
         bucket.observe(&cost.throttle_status, Instant::now());
         let mut stats = lock(&self.stats);
         let available = cost.throttle_status.currently_available;
-        stats.lowest_available = Some(stats.lowest_available.map_or(available, |l| l.min(available)));
+        stats.lowest_available = Some(
+            stats
+                .lowest_available
+                .map_or(available, |l| l.min(available)),
+        );
     }
 
     fn record_success(&self, op: &Operation, shop: &str, cost: Option<&QueryCost>) {
@@ -484,7 +494,9 @@ fn describe_reqwest(error: &reqwest::Error) -> String {
 /// Locks a mutex, carrying on with the data if a panicking thread poisoned it:
 /// pacing figures and statistics stay usable either way.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

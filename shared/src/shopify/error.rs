@@ -24,7 +24,10 @@ impl UserError {
 pub enum ShopifyError {
     /// The shop's rate limit held us back longer than we were willing to wait.
     #[error("Shopify kept throttling {operation} after {attempts} attempts")]
-    Throttled { operation: &'static str, attempts: u32 },
+    Throttled {
+        operation: &'static str,
+        attempts: u32,
+    },
 
     /// A fault that a later retry can fix: 5xx, a timeout, a dropped
     /// connection. Raised only once the retry budget is spent.
@@ -36,7 +39,9 @@ pub enum ShopifyError {
     },
 
     /// The access token was refused: the app was uninstalled or its scopes changed.
-    #[error("Shopify refused the access token for {shop} (HTTP {status}); reinstall the app or check its scopes")]
+    #[error(
+        "Shopify refused the access token for {shop} (HTTP {status}); reinstall the app or check its scopes"
+    )]
     Unauthorized { shop: String, status: u16 },
 
     /// Shopify answered a status that no retry will change.

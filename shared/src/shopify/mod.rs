@@ -5,6 +5,8 @@ mod error;
 pub mod operations;
 pub mod throttle;
 
-pub use client::{API_VERSION, AccessToken, CallStats, ClientConfig, RetryPolicy, Shop, ShopifyClient};
+pub use client::{
+    API_VERSION, AccessToken, CallStats, ClientConfig, RetryPolicy, Shop, ShopifyClient,
+};
 pub use error::{ShopifyError, UserError};
 pub use operations::{Operation, ProductIdentifier, QuantityLine};

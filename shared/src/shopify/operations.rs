@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::{ShopifyClient, Shop};
+use super::client::{Shop, ShopifyClient};
 use super::error::{ShopifyError, UserError};
 use crate::domain::{Gid, Quantity};
 

@@ -46,7 +46,10 @@ impl Bucket {
     }
 
     fn available_at(&self, now: Instant) -> f64 {
-        let refilled = now.saturating_duration_since(self.observed_at).as_secs_f64() * self.restore_rate;
+        let refilled = now
+            .saturating_duration_since(self.observed_at)
+            .as_secs_f64()
+            * self.restore_rate;
         (self.available + refilled).min(self.maximum)
     }
 

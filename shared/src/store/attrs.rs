@@ -37,7 +37,8 @@ impl ItemBuilder {
     }
 
     pub fn n(mut self, name: &str, value: impl ToString) -> Self {
-        self.0.insert(name.into(), AttributeValue::N(value.to_string()));
+        self.0
+            .insert(name.into(), AttributeValue::N(value.to_string()));
         self
     }
 
@@ -112,7 +113,8 @@ impl<'a> ItemReader<'a> {
     }
 
     pub fn s(&self, name: &str) -> Result<&'a str, StoreError> {
-        self.opt_s(name)?.ok_or_else(|| self.corrupt(name, "is missing"))
+        self.opt_s(name)?
+            .ok_or_else(|| self.corrupt(name, "is missing"))
     }
 
     pub fn parse<T: FromStr>(&self, name: &str) -> Result<T, StoreError>
@@ -149,7 +151,8 @@ impl<'a> ItemReader<'a> {
     }
 
     pub fn n<T: FromStr>(&self, name: &str) -> Result<T, StoreError> {
-        self.opt_n(name)?.ok_or_else(|| self.corrupt(name, "is missing"))
+        self.opt_n(name)?
+            .ok_or_else(|| self.corrupt(name, "is missing"))
     }
 
     pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, StoreError> {

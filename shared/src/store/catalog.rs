@@ -166,7 +166,8 @@ fn decode_base(account: &AccountId, item: &Item) -> Result<Base, StoreError> {
     Ok(Base {
         id: r.parse("id")?,
         account_id: account.clone(),
-        descriptor: Descriptor::try_from(r.s("descriptor")?.to_owned()).map_err(|e| corrupt(item, e))?,
+        descriptor: Descriptor::try_from(r.s("descriptor")?.to_owned())
+            .map_err(|e| corrupt(item, e))?,
         retail_price: Money::try_from(price).map_err(|e| corrupt(item, e))?,
     })
 }
@@ -298,16 +299,26 @@ impl Store {
     }
 
     /// Writes a person's (or a test's) catalog edit as such.
-    pub async fn put_colorway(&self, colorway: &Colorway, writer: Writer) -> Result<(), StoreError> {
-        self.put_catalog_item(encode_colorway(colorway, writer)).await
+    pub async fn put_colorway(
+        &self,
+        colorway: &Colorway,
+        writer: Writer,
+    ) -> Result<(), StoreError> {
+        self.put_catalog_item(encode_colorway(colorway, writer))
+            .await
     }
 
     pub async fn put_base(&self, base: &Base, writer: Writer) -> Result<(), StoreError> {
         self.put_catalog_item(encode_base(base, writer)).await
     }
 
-    pub async fn put_inventory(&self, inventory: &Inventory, writer: Writer) -> Result<(), StoreError> {
-        self.put_catalog_item(encode_inventory(inventory, writer)).await
+    pub async fn put_inventory(
+        &self,
+        inventory: &Inventory,
+        writer: Writer,
+    ) -> Result<(), StoreError> {
+        self.put_catalog_item(encode_inventory(inventory, writer))
+            .await
     }
 
     async fn put_catalog_item(&self, item: Item) -> Result<(), StoreError> {
@@ -344,7 +355,15 @@ impl Store {
             .batch_get(&self.tables.catalog, keys)
             .await?
             .into_iter()
-            .map(|item| (ItemReader::new(&item).s("sk").unwrap_or_default().to_owned(), item))
+            .map(|item| {
+                (
+                    ItemReader::new(&item)
+                        .s("sk")
+                        .unwrap_or_default()
+                        .to_owned(),
+                    item,
+                )
+            })
             .collect();
 
         let mut batch = Vec::new();
@@ -353,13 +372,23 @@ impl Store {
             let stored = existing.get(&sk_of(&change));
             match change {
                 CatalogChange::Colorway(c) => {
-                    if stored.map(|i| decode_colorway(account, i)).transpose()?.as_ref() != Some(&c) {
+                    if stored
+                        .map(|i| decode_colorway(account, i))
+                        .transpose()?
+                        .as_ref()
+                        != Some(&c)
+                    {
                         writes.colorways += 1;
                         batch.push(encode_colorway(&c, Writer::Import));
                     }
                 }
                 CatalogChange::Base(b) => {
-                    if stored.map(|i| decode_base(account, i)).transpose()?.as_ref() != Some(&b) {
+                    if stored
+                        .map(|i| decode_base(account, i))
+                        .transpose()?
+                        .as_ref()
+                        != Some(&b)
+                    {
                         writes.bases += 1;
                         batch.push(encode_base(&b, Writer::Import));
                     }
@@ -403,7 +432,11 @@ impl Store {
         Ok(writes)
     }
 
-    async fn set_imported_quantity(&self, row: Inventory, quantity: Quantity) -> Result<(), StoreError> {
+    async fn set_imported_quantity(
+        &self,
+        row: Inventory,
+        quantity: Quantity,
+    ) -> Result<(), StoreError> {
         let status = if row.synced_quantity == Some(quantity) && row.last_synced_at.is_some() {
             SyncStatus::Synced
         } else {
@@ -416,7 +449,8 @@ impl Store {
             version: expected + 1,
             ..row
         };
-        self.conditional_inventory_put(&updated, expected, Writer::Import).await
+        self.conditional_inventory_put(&updated, expected, Writer::Import)
+            .await
     }
 
     /// Replaces an inventory row if its version is still `expected_version`.
@@ -497,7 +531,10 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("GetItem", e))?;
-        out.item.as_ref().map(|i| decode_inventory(account, i)).transpose()
+        out.item
+            .as_ref()
+            .map(|i| decode_inventory(account, i))
+            .transpose()
     }
 
     /// Records a push's outcome for one row, unless a person changed the row

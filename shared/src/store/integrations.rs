@@ -22,7 +22,10 @@ fn encode(integration: &Integration, token: &AccessToken) -> Item {
     .s("id", integration.id.as_str())
     .s("account_id", integration.account_id.as_str())
     .s("shop_domain", integration.shop_domain.to_ascii_lowercase())
-    .opt_s("location_id", integration.location_id.as_ref().map(Gid::to_string))
+    .opt_s(
+        "location_id",
+        integration.location_id.as_ref().map(Gid::to_string),
+    )
     .s("api_version", integration.api_version.clone())
     .s("access_token", token.expose_secret())
     .s("gsi1pk", shop_key(&integration.shop_domain))
@@ -64,7 +67,11 @@ impl Store {
         account: &AccountId,
     ) -> Result<Option<(Integration, AccessToken)>, StoreError> {
         let items = self
-            .query_all(&self.tables.sync, &integration_pk(account), Some("INTEGRATION#"))
+            .query_all(
+                &self.tables.sync,
+                &integration_pk(account),
+                Some("INTEGRATION#"),
+            )
             .await?;
         items.first().map(decode).transpose()
     }
@@ -74,7 +81,9 @@ impl Store {
         &self,
         domain: &str,
     ) -> Result<Option<(Integration, AccessToken)>, StoreError> {
-        let items = self.query_index(&self.tables.sync, &shop_key(domain)).await?;
+        let items = self
+            .query_index(&self.tables.sync, &shop_key(domain))
+            .await?;
         items.first().map(decode).transpose()
     }
 

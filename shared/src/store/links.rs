@@ -51,12 +51,11 @@ fn encode(link: &ExternalIdentifier) -> Item {
 
 fn decode(item: &Item) -> Result<ExternalIdentifier, StoreError> {
     let r = ItemReader::new(item);
-    let local = LocalRef::parse(r.s("local_type")?, r.s("local_id")?).map_err(|e| {
-        StoreError::Corrupt {
+    let local =
+        LocalRef::parse(r.s("local_type")?, r.s("local_id")?).map_err(|e| StoreError::Corrupt {
             key: format!("{}/{}", r.s("pk").unwrap_or("?"), r.s("sk").unwrap_or("?")),
             message: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(ExternalIdentifier {
         integration_id: r.parse("integration_id")?,
         local,

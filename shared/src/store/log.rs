@@ -23,7 +23,10 @@ fn encode(entry: &IntegrationLogEntry) -> Item {
     ItemBuilder::new(log_pk(&entry.account_id), format!("{at}#{}", &nonce[..12]))
         .s("entity", "integration_log")
         .s("account_id", entry.account_id.as_str())
-        .opt_s("integration_id", entry.integration_id.as_ref().map(|i| i.to_string()))
+        .opt_s(
+            "integration_id",
+            entry.integration_id.as_ref().map(|i| i.to_string()),
+        )
         .s("entity_ref", entry.entity.clone())
         .s("direction", json_name(&entry.direction))
         .s("source", json_name(&entry.source))
@@ -53,11 +56,13 @@ fn decode(item: &Item) -> Result<IntegrationLogEntry, StoreError> {
         account_id: r.parse("account_id")?,
         integration_id: r.opt_parse("integration_id")?,
         entity: r.s("entity_ref")?.to_owned(),
-        direction: serde_json::from_value(from_name(r.s("direction")?)).map_err(|_| corrupt("direction"))?,
+        direction: serde_json::from_value(from_name(r.s("direction")?))
+            .map_err(|_| corrupt("direction"))?,
         source: serde_json::from_value(from_name(r.s("source")?)).map_err(|_| corrupt("source"))?,
         status: serde_json::from_value(from_name(r.s("status")?)).map_err(|_| corrupt("status"))?,
         message: r.s("message")?.to_owned(),
-        data: serde_json::from_str(r.opt_s("data")?.unwrap_or("null")).map_err(|_| corrupt("data"))?,
+        data: serde_json::from_str(r.opt_s("data")?.unwrap_or("null"))
+            .map_err(|_| corrupt("data"))?,
         at: OffsetDateTime::parse(r.s("at")?, &Rfc3339).map_err(|_| corrupt("at"))?,
     })
 }

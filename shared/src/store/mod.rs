@@ -69,9 +69,9 @@ impl StoreError {
         R: std::fmt::Debug,
     {
         let retryable = match &error {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                true
-            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
             SdkError::ServiceError(service) => matches!(
                 service.err().code(),
                 Some(
@@ -237,11 +237,18 @@ impl Store {
                 if attempt > BATCH_RETRIES {
                     return Err(StoreError::Dynamo {
                         operation: "BatchWriteItem",
-                        message: format!("{} items stayed unprocessed after {BATCH_RETRIES} retries", pending.len()),
+                        message: format!(
+                            "{} items stayed unprocessed after {BATCH_RETRIES} retries",
+                            pending.len()
+                        ),
                         retryable: true,
                     });
                 }
-                tracing::warn!(unprocessed = pending.len(), attempt, "DynamoDB left items unprocessed; sending them again");
+                tracing::warn!(
+                    unprocessed = pending.len(),
+                    attempt,
+                    "DynamoDB left items unprocessed; sending them again"
+                );
                 tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt.min(6)))).await;
             }
         }
