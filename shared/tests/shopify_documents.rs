@@ -11,11 +11,15 @@ fn schema_path() -> PathBuf {
 }
 
 fn schema() -> apollo_compiler::validation::Valid<Schema> {
-    let sdl = std::fs::read_to_string(schema_path()).expect("the Admin schema is beside the project");
+    let sdl =
+        std::fs::read_to_string(schema_path()).expect("the Admin schema is beside the project");
     Schema::parse_and_validate(sdl, "admin-2026-07.graphql").expect("the Admin schema validates")
 }
 
-fn validate(schema: &apollo_compiler::validation::Valid<Schema>, op: &Operation) -> Result<(), String> {
+fn validate(
+    schema: &apollo_compiler::validation::Valid<Schema>,
+    op: &Operation,
+) -> Result<(), String> {
     ExecutableDocument::parse_and_validate(schema, op.document, format!("{}.graphql", op.name))
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -26,9 +30,17 @@ fn every_client_document_validates_against_the_admin_schema() {
     let schema = schema();
     let failures: Vec<String> = ALL
         .iter()
-        .filter_map(|op| validate(&schema, op).err().map(|e| format!("{}: {e}", op.name)))
+        .filter_map(|op| {
+            validate(&schema, op)
+                .err()
+                .map(|e| format!("{}: {e}", op.name))
+        })
         .collect();
-    assert!(failures.is_empty(), "documents that do not validate:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "documents that do not validate:\n{}",
+        failures.join("\n")
+    );
     assert!(ALL.len() >= 8, "the list of documents lost entries");
 }
 
@@ -37,8 +49,17 @@ fn each_document_holds_one_operation_named_like_its_constant() {
     let schema = schema();
     for op in ALL {
         let doc = ExecutableDocument::parse_and_validate(&schema, op.document, op.name).unwrap();
-        let names: Vec<_> = doc.operations.iter().filter_map(|o| o.name.as_ref().map(|n| n.to_string())).collect();
-        assert_eq!(names, vec![op.name.to_string()], "document {} must hold exactly its named operation", op.name);
+        let names: Vec<_> = doc
+            .operations
+            .iter()
+            .filter_map(|o| o.name.as_ref().map(|n| n.to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![op.name.to_string()],
+            "document {} must hold exactly its named operation",
+            op.name
+        );
     }
 }
 
@@ -55,7 +76,10 @@ fn validation_catches_a_field_the_schema_lacks() {
 
 #[test]
 fn inventory_writes_carry_an_idempotency_key_and_change_from_quantity() {
-    let set = ALL.iter().find(|op| op.name == "InventorySetQuantities").unwrap();
+    let set = ALL
+        .iter()
+        .find(|op| op.name == "InventorySetQuantities")
+        .unwrap();
     assert!(set.document.contains("@idempotent(key: $idempotencyKey)"));
     // changeFromQuantity travels in each line of the input; the line type
     // always serialises it, null included.

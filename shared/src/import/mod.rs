@@ -519,6 +519,47 @@ impl Importer {
     }
 }
 
+/// Handles an S3 ObjectCreated notification: imports each object named in it.
+///
+/// A rejected file or an unknown account is logged and acknowledged (no retry
+/// can fix it); a failure a retry can fix (storage, DynamoDB) fails the
+/// invocation so Lambda retries it, which is safe because an import writes
+/// only what differs.
+pub async fn handle_s3_event(
+    importer: &Importer,
+    s3: &aws_sdk_s3::Client,
+    event: aws_lambda_events::event::s3::S3Event,
+) -> Result<Vec<serde_json::Value>, ImportError> {
+    let mut outcomes = Vec::new();
+    for record in event.records {
+        let bucket = record.s3.bucket.name.clone().unwrap_or_default();
+        let Some(encoded_key) = record.s3.object.key.clone() else {
+            tracing::warn!("S3 record without an object key; skipped");
+            continue;
+        };
+        let (account, key) = match object_key_from_event(&encoded_key) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                tracing::error!(key = %encoded_key, error = %e, "object is not an import; skipped");
+                outcomes.push(serde_json::json!({ "key": encoded_key, "skipped": e.to_string() }));
+                continue;
+            }
+        };
+        if !key.to_ascii_lowercase().ends_with(".csv") {
+            tracing::warn!(key = %key, "object is not a .csv file; skipped");
+            outcomes.push(serde_json::json!({ "key": key, "skipped": "not a .csv file" }));
+            continue;
+        }
+        let source = Source::s3(s3.clone(), bucket, key.clone());
+        match importer.import(&account, &source).await {
+            Ok(report) => outcomes.push(serde_json::to_value(&report).unwrap_or_default()),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => outcomes.push(serde_json::json!({ "key": key, "rejected": e.to_string() })),
+        }
+    }
+    Ok(outcomes)
+}
+
 /// A variant as the shop has it.
 #[derive(Debug, Clone)]
 struct ShopVariant {
@@ -653,4 +694,14 @@ fn media_of(colorway: &ColorwayId, product: &ProductRecord) -> Vec<Media> {
             is_primary: i == 0,
         })
         .collect()
+}
+
+impl From<ImportError> for lambda_runtime::Diagnostic {
+    fn from(e: ImportError) -> Self {
+        let kind = if e.is_retryable() { "ImportError.Retryable" } else { "ImportError.Permanent" };
+        lambda_runtime::Diagnostic {
+            error_type: kind.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
 }
