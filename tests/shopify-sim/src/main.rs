@@ -1,0 +1,99 @@
+//! `shopify-sim`: runs the simulator until SIGTERM or ctrl-c.
+
+use std::path::PathBuf;
+
+use shopify_sim::{RunningSimulator, SimConfig, SimError};
+
+const USAGE: &str = "usage: shopify-sim [--port 0|N] [--schema PATH] [--token T] [--shop DOMAIN] \
+                     [--bucket N] [--restore-rate N] [--location NAME]...";
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<(SimConfig, u16), SimError> {
+    let mut config = SimConfig::default();
+    let mut port = 0;
+    let mut locations = Vec::new();
+    let mut args = args.peekable();
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(SimError::Usage(USAGE.to_owned()));
+        }
+        let value = args
+            .next()
+            .ok_or_else(|| SimError::Usage(format!("{flag} needs a value\n{USAGE}")))?;
+        let number = |value: &str| {
+            value
+                .parse::<f64>()
+                .map_err(|_| SimError::Usage(format!("{flag} takes a number, not {value}")))
+        };
+        match flag.as_str() {
+            "--port" => {
+                port = value
+                    .parse()
+                    .map_err(|_| SimError::Usage(format!("--port takes a port, not {value}")))?
+            }
+            "--schema" => config.schema_path = PathBuf::from(value),
+            "--token" => config.access_token = value,
+            "--shop" => config.shop_domain = value,
+            "--bucket" => config.bucket_size = number(&value)?,
+            "--restore-rate" => config.restore_rate = number(&value)?,
+            "--location" => locations.push(value),
+            other => return Err(SimError::Usage(format!("unknown flag {other}\n{USAGE}"))),
+        }
+    }
+    if !locations.is_empty() {
+        config.locations = locations;
+    }
+    Ok((config, port))
+}
+
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+
+    let (config, port) = match parse_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("{error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let simulator = match RunningSimulator::start_on(config, port).await {
+        Ok(simulator) => simulator,
+        Err(error) => {
+            tracing::error!(%error, "the simulator could not start");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {}", simulator.base_url());
+    terminated().await;
+    tracing::info!("shutting down");
+    simulator.shutdown().await;
+    std::process::ExitCode::SUCCESS
+}

@@ -1,0 +1,387 @@
+//! The simulated shop: locations, products with their variants and
+//! inventory, metafields, media, webhook subscriptions, idempotency keys and
+//! the inventory events a later webhook delivery can be built on.
+
+pub mod handle;
+pub mod render;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::ids::FIRST_ID;
+
+/// Quantity names a level reports; only `available` and `on_hand` move.
+pub const QUANTITY_NAMES: [&str; 8] = [
+    "available",
+    "on_hand",
+    "committed",
+    "incoming",
+    "reserved",
+    "damaged",
+    "quality_control",
+    "safety_stock",
+];
+
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub id: u64,
+    pub name: String,
+    /// The number in `gid://shopify/InventoryLevel/N?inventory_item_id=…`,
+    /// shared by every level at this location as on a real shop.
+    pub level_id: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub id: u64,
+    pub title: String,
+    pub handle: String,
+    pub description_html: String,
+    pub vendor: String,
+    pub product_type: String,
+    pub status: String,
+    pub tags: Vec<String>,
+    pub options: Vec<ProductOption>,
+    pub variants: Vec<Variant>,
+    pub metafields: Vec<Metafield>,
+    pub media: Vec<Media>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductOption {
+    pub id: u64,
+    pub name: String,
+    pub values: Vec<OptionValue>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OptionValue {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedOption {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub id: u64,
+    pub price: String,
+    pub compare_at_price: Option<String>,
+    pub sku: Option<String>,
+    pub barcode: Option<String>,
+    pub taxable: bool,
+    pub inventory_policy: String,
+    pub selected_options: Vec<SelectedOption>,
+    pub metafields: Vec<Metafield>,
+    pub inventory_item: InventoryItem,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Variant {
+    /// Option values joined with `" / "`, as Shopify titles a variant.
+    pub fn title(&self) -> String {
+        self.selected_options
+            .iter()
+            .map(|option| option.value.as_str())
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+
+    /// Sum of `available` over every location.
+    pub fn inventory_quantity(&self) -> i64 {
+        self.inventory_item
+            .levels
+            .iter()
+            .map(|level| level.available)
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InventoryItem {
+    pub id: u64,
+    pub tracked: bool,
+    pub requires_shipping: bool,
+    pub levels: Vec<InventoryLevel>,
+}
+
+impl InventoryItem {
+    pub fn level(&self, location_id: u64) -> Option<&InventoryLevel> {
+        self.levels
+            .iter()
+            .find(|level| level.location_id == location_id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InventoryLevel {
+    pub location_id: u64,
+    pub available: i64,
+    pub on_hand: i64,
+    pub updated_at: String,
+}
+
+impl InventoryLevel {
+    pub fn quantity(&self, name: &str) -> i64 {
+        match name {
+            "available" => self.available,
+            "on_hand" => self.on_hand,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Metafield {
+    pub id: u64,
+    pub namespace: String,
+    pub key: String,
+    pub kind: String,
+    pub value: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Media {
+    pub id: u64,
+    pub alt: Option<String>,
+    pub original_source: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSubscription {
+    pub id: u64,
+    pub topic: String,
+    pub uri: String,
+    pub format: String,
+    pub filter: Option<String>,
+    pub include_fields: Vec<String>,
+    pub metafield_namespaces: Vec<String>,
+    pub name: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One change of stock at a location, whatever caused it. Kept in order so
+/// `inventory_levels/update` deliveries can be produced from it.
+#[derive(Debug, Clone)]
+pub struct InventoryEvent {
+    pub sequence: u64,
+    pub inventory_item_id: u64,
+    pub location_id: u64,
+    pub available: i64,
+    pub on_hand: i64,
+    /// `graphql` (a client mutation), `sale` or `set-stock`.
+    pub source: String,
+    pub at: String,
+}
+
+/// A stored answer for an idempotency key.
+#[derive(Debug, Clone)]
+pub struct IdempotentAnswer {
+    /// Root field and arguments the key was first used with.
+    pub fingerprint: String,
+    /// The resolver's payload, projected again on replay.
+    pub payload: Value,
+}
+
+/// Everything the simulated shop holds.
+#[derive(Debug, Clone)]
+pub struct Shop {
+    pub name: String,
+    pub domain: String,
+    pub locations: Vec<Location>,
+    pub products: BTreeMap<u64, Product>,
+    pub webhooks: BTreeMap<u64, WebhookSubscription>,
+    pub idempotency: HashMap<String, IdempotentAnswer>,
+    pub inventory_events: Vec<InventoryEvent>,
+    /// `productSet(synchronous: false)` operations: operation id → product id.
+    pub product_operations: BTreeMap<u64, u64>,
+    next_id: u64,
+}
+
+/// Current time as Shopify prints it: `2026-07-19T13:09:37Z`.
+pub fn timestamp() -> String {
+    let now = OffsetDateTime::now_utc();
+    let now = now.replace_nanosecond(0).unwrap_or(now);
+    now.format(&Rfc3339).unwrap_or_default()
+}
+
+impl Shop {
+    /// An empty shop with the given locations.
+    pub fn new(domain: &str, location_names: &[String]) -> Shop {
+        let name = domain.split('.').next().unwrap_or(domain).replace('-', " ");
+        let mut shop = Shop {
+            name,
+            domain: domain.to_owned(),
+            locations: Vec::new(),
+            products: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
+            idempotency: HashMap::new(),
+            inventory_events: Vec::new(),
+            product_operations: BTreeMap::new(),
+            next_id: FIRST_ID,
+        };
+        let names: Vec<String> = if location_names.is_empty() {
+            vec!["Shop location".to_owned()]
+        } else {
+            location_names.to_vec()
+        };
+        for name in names {
+            let id = shop.next_id();
+            let level_id = shop.next_id();
+            shop.locations.push(Location { id, name, level_id });
+        }
+        shop
+    }
+
+    /// A fresh number for any kind of object.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Empties the shop but keeps its locations and the id counter, so ids
+    /// are never reused.
+    pub fn reset(&mut self) {
+        self.products.clear();
+        self.webhooks.clear();
+        self.idempotency.clear();
+        self.inventory_events.clear();
+        self.product_operations.clear();
+    }
+
+    pub fn location(&self, id: u64) -> Option<&Location> {
+        self.locations.iter().find(|location| location.id == id)
+    }
+
+    pub fn product_by_handle(&self, handle: &str) -> Option<&Product> {
+        self.products
+            .values()
+            .find(|product| product.handle == handle)
+    }
+
+    pub fn handle_taken(&self, handle: &str, except: Option<u64>) -> bool {
+        self.products
+            .values()
+            .any(|product| product.handle == handle && Some(product.id) != except)
+    }
+
+    /// The product holding a variant, and the variant.
+    pub fn variant(&self, variant_id: u64) -> Option<(&Product, &Variant)> {
+        self.products.values().find_map(|product| {
+            product
+                .variants
+                .iter()
+                .find(|variant| variant.id == variant_id)
+                .map(|variant| (product, variant))
+        })
+    }
+
+    /// The product and variant an inventory item belongs to.
+    pub fn inventory_item(&self, item_id: u64) -> Option<(&Product, &Variant)> {
+        self.products.values().find_map(|product| {
+            product
+                .variants
+                .iter()
+                .find(|variant| variant.inventory_item.id == item_id)
+                .map(|variant| (product, variant))
+        })
+    }
+
+    pub fn inventory_item_mut(&mut self, item_id: u64) -> Option<&mut InventoryItem> {
+        self.products.values_mut().find_map(|product| {
+            product
+                .variants
+                .iter_mut()
+                .map(|variant| &mut variant.inventory_item)
+                .find(|item| item.id == item_id)
+        })
+    }
+
+    /// Sets `available` at a location, moving `on_hand` by the same delta
+    /// (nothing is committed in the simulator). Stocks the item there if it
+    /// was not. Records the change.
+    pub fn set_available(
+        &mut self,
+        item_id: u64,
+        location_id: u64,
+        available: i64,
+        source: &str,
+    ) -> Option<InventoryLevel> {
+        let at = timestamp();
+        let item = self.inventory_item_mut(item_id)?;
+        let level = match item
+            .levels
+            .iter_mut()
+            .position(|level| level.location_id == location_id)
+        {
+            Some(index) => &mut item.levels[index],
+            None => {
+                item.levels.push(InventoryLevel {
+                    location_id,
+                    available: 0,
+                    on_hand: 0,
+                    updated_at: at.clone(),
+                });
+                item.levels.last_mut()?
+            }
+        };
+        let delta = available - level.available;
+        level.available = available;
+        level.on_hand += delta;
+        level.updated_at = at.clone();
+        let level = level.clone();
+        self.record_event(item_id, &level, source, at);
+        Some(level)
+    }
+
+    /// Sets `on_hand`, moving `available` by the same delta.
+    pub fn set_on_hand(
+        &mut self,
+        item_id: u64,
+        location_id: u64,
+        on_hand: i64,
+        source: &str,
+    ) -> Option<InventoryLevel> {
+        let current = self
+            .inventory_item(item_id)?
+            .1
+            .inventory_item
+            .level(location_id)
+            .map(|level| (level.available, level.on_hand))
+            .unwrap_or((0, 0));
+        self.set_available(
+            item_id,
+            location_id,
+            current.0 + (on_hand - current.1),
+            source,
+        )
+    }
+
+    fn record_event(&mut self, item_id: u64, level: &InventoryLevel, source: &str, at: String) {
+        let sequence = self.inventory_events.len() as u64 + 1;
+        self.inventory_events.push(InventoryEvent {
+            sequence,
+            inventory_item_id: item_id,
+            location_id: level.location_id,
+            available: level.available,
+            on_hand: level.on_hand,
+            source: source.to_owned(),
+            at,
+        });
+    }
+}
