@@ -5,8 +5,8 @@
 //! camel-case codes (`undefinedField`, `missingRequiredArguments`, …), so the
 //! common diagnostics are translated here.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use apollo_compiler::validation::{DiagnosticList, Valid};
 use apollo_compiler::{ExecutableDocument, Schema};
@@ -17,8 +17,22 @@ use crate::error::SimError;
 /// The validated schema, shared by every request.
 pub type SharedSchema = Arc<Valid<Schema>>;
 
-/// Reads and validates the SDL once, at start-up.
+/// Schemas already loaded in this process, by path: several simulators in
+/// one test binary share one parse.
+static LOADED: Mutex<Vec<(PathBuf, SharedSchema)>> = Mutex::new(Vec::new());
+
+/// Reads and validates the SDL, once per path and process.
 pub fn load(path: &Path) -> Result<SharedSchema, SimError> {
+    let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, schema)) = loaded.iter().find(|(known, _)| known == path) {
+        return Ok(Arc::clone(schema));
+    }
+    let schema = read(path)?;
+    loaded.push((path.to_owned(), Arc::clone(&schema)));
+    Ok(schema)
+}
+
+fn read(path: &Path) -> Result<SharedSchema, SimError> {
     let sdl = std::fs::read_to_string(path).map_err(|source| SimError::SchemaRead {
         path: path.to_owned(),
         source,
@@ -41,8 +55,17 @@ pub fn parse_document(
 }
 
 fn shopify_errors(diagnostics: &DiagnosticList) -> Vec<Value> {
+    // A selection whose only field is unknown is also "missing" a
+    // selection to apollo-compiler; Shopify reports the unknown field alone.
+    let has_undefined_field = diagnostics
+        .iter()
+        .any(|diagnostic| diagnostic.error.unstable_error_name() == Some("UndefinedField"));
     diagnostics
         .iter()
+        .filter(|diagnostic| {
+            !(has_undefined_field
+                && diagnostic.error.unstable_error_name() == Some("MissingSubselection"))
+        })
         .map(|diagnostic| {
             let name = diagnostic.error.unstable_error_name();
             let compat = diagnostic

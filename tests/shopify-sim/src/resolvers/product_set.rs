@@ -31,7 +31,17 @@ pub fn product_set(shop: &mut Shop, args: &Map<String, Value>) -> Value {
 
     let outcome = plan(shop, input, identifier).and_then(|plan| apply(shop, input, plan));
     match outcome {
-        Err(errors) => json!({"product": null, "productSetOperation": null, "userErrors": errors}),
+        Err(errors) => {
+            // An update that fails validation still answers with the
+            // product, unchanged, as a real shop does.
+            let unchanged = match target(shop, input, identifier) {
+                Ok(Some(id)) if identifier.is_none() || !input.contains_key("id") => {
+                    reference(gid("Product", id))
+                }
+                _ => Value::Null,
+            };
+            json!({"product": unchanged, "productSetOperation": null, "userErrors": errors})
+        }
         Ok(product_id) if synchronous => json!({
             "product": reference(gid("Product", product_id)),
             "productSetOperation": null,
