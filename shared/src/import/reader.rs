@@ -16,6 +16,16 @@
 //! can come after earlier products were already yielded: a caller that must
 //! leave the catalog untouched by a bad file has to reach the end of the
 //! iterator without error before it commits anything.
+//!
+//! Some exports are published with ragged rows: more fields than the header,
+//! and the price, stock and image one or two columns away from their names.
+//! A row whose field count differs from the header's and whose values do not
+//! line up by position is read by anchors instead: the price, stock and image
+//! are taken from the cells near their columns that can only be them (a
+//! tracker followed by a whole number and a policy; a web address followed by
+//! a position). Such a row always leaves a warning on its product, and a row
+//! whose anchors are missing or contradict each other is rejected. Rows as
+//! long as the header are read by position only, as strictly as ever.
 
 mod error;
 mod header;
@@ -48,6 +58,37 @@ const MAX_ROW_BYTES: u64 = 16 * 1024 * 1024;
 /// holding an unbounded part of the file in memory.
 const MAX_ROWS_PER_PRODUCT: usize = 10_000;
 
+/// How many columns either side of its header a value of a shifted row is
+/// looked for. Published exports slide by one or two; a wider window would
+/// start to reach the values of unrelated columns.
+const SHIFT_WINDOW: usize = 3;
+
+/// Columns a shifted row is still read from by position. In the ragged
+/// exports they all stand before the place where values start to slide, and
+/// the anchors never take a price from one of them (an option value "10"
+/// next to the price is a size, not a second price).
+const POSITIONAL_FIELDS: [Field; 19] = [
+    Field::Handle,
+    Field::Title,
+    Field::Description,
+    Field::Vendor,
+    Field::ProductType,
+    Field::Tags,
+    Field::Published,
+    Field::Status,
+    Field::Option1Name,
+    Field::Option1Value,
+    Field::Option2Name,
+    Field::Option2Value,
+    Field::Option3Name,
+    Field::Option3Value,
+    Field::Sku,
+    Field::Barcode,
+    Field::ProductId,
+    Field::VariantId,
+    Field::InventoryItemId,
+];
+
 /// One product, assembled from all of its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductRecord {
@@ -75,6 +116,9 @@ pub struct ProductRecord {
     pub variants: Vec<VariantRecord>,
     /// Product images in file order. Variant images are on the variants.
     pub images: Vec<ImageRecord>,
+    /// What the dyer should check after the import, one entry per row whose
+    /// columns were shifted and whose values were read by their neighbours.
+    pub warnings: Vec<String>,
 }
 
 /// One variant row. A product with no options has a single variant whose
@@ -223,6 +267,7 @@ impl<R: Read> ProductReader<R> {
                     column: self.columns.name_of(Field::Handle),
                 });
             }
+            let shift = row.realign()?;
 
             if let Some(pending) = self.pending.as_mut()
                 && pending.product.handle == handle
@@ -236,7 +281,7 @@ impl<R: Read> ProductReader<R> {
                         limit: self.max_rows_per_product as u64,
                     });
                 }
-                row.add_to(&mut pending.product)?;
+                row.add_to(&mut pending.product, shift.as_ref())?;
                 continue;
             }
 
@@ -251,7 +296,7 @@ impl<R: Read> ProductReader<R> {
             }
             self.seen.insert(fingerprint, line);
             let started = Pending {
-                product: row.start_product()?,
+                product: row.start_product(shift.as_ref())?,
                 rows: 1,
             };
             if let Some(done) = self.pending.replace(started) {
@@ -416,8 +461,47 @@ impl<'a> Row<'a> {
         self.fields.iter().all(|f| f.trim().is_empty())
     }
 
-    fn has_variant_data(&self) -> bool {
-        VARIANT_FIELDS.iter().any(|f| !self.text(*f).is_empty())
+    fn has_variant_data(&self, shift: Option<&Realigned>) -> bool {
+        match shift {
+            None => VARIANT_FIELDS.iter().any(|f| !self.text(*f).is_empty()),
+            // The cells of the variant columns past the shift hold other
+            // columns' values, so only what was read counts.
+            Some(shift) => {
+                POSITIONAL_FIELDS
+                    .iter()
+                    .filter(|f| VARIANT_FIELDS.contains(f))
+                    .any(|f| !self.text(*f).is_empty())
+                    || shift.price.is_some()
+                    || shift.stock.quantity.is_some()
+                    || shift.stock.tracked
+                    || shift.variant_image.is_some()
+            }
+        }
+    }
+
+    /// A cell by its index in the row, trimmed; empty past the row's end.
+    fn cell(&self, index: usize) -> &'a str {
+        self.fields.get(index).map_or("", str::trim)
+    }
+
+    /// The indices within [`SHIFT_WINDOW`] of a column, inside the row.
+    fn around(&self, column: Option<usize>) -> std::ops::Range<usize> {
+        match column {
+            Some(c) => {
+                c.saturating_sub(SHIFT_WINDOW)..(c + SHIFT_WINDOW + 1).min(self.fields.len())
+            }
+            None => 0..0,
+        }
+    }
+
+    /// How a cell is named in a message: its value and the header it sits
+    /// under, which is what a person finds in a spreadsheet.
+    fn describe(&self, index: usize) -> String {
+        format!(
+            "{:?} under {}",
+            shorten(self.cell(index)),
+            self.columns.name_at(index)
+        )
     }
 
     /// The physical line of a field: quoted fields can span lines, so a cell
@@ -485,7 +569,8 @@ impl<'a> Row<'a> {
         })
     }
 
-    fn start_product(&self) -> Result<ProductRecord, ReadError> {
+    fn start_product(&self, shift: Option<&Realigned>) -> Result<ProductRecord, ReadError> {
+        let (status, status_moved) = self.status(shift.is_some())?;
         let mut product = ProductRecord {
             line: self.line,
             handle: self.text(Field::Handle).to_owned(),
@@ -494,7 +579,7 @@ impl<'a> Row<'a> {
             vendor: self.text(Field::Vendor).to_owned(),
             product_type: self.text(Field::ProductType).to_owned(),
             tags: value::split_tags(self.raw(Field::Tags)),
-            status: self.optional(Field::Status).map(|s| s.to_lowercase()),
+            status,
             published: self.parse(Field::Published, value::parse_bool)?,
             option_names: OPTION_NAMES
                 .iter()
@@ -505,29 +590,100 @@ impl<'a> Row<'a> {
             product_id: self.parse(Field::ProductId, |s| value::parse_id(s, "Product"))?,
             variants: Vec::new(),
             images: Vec::new(),
+            warnings: Vec::new(),
         };
-        self.add_to(&mut product)?;
+        self.add_values(&mut product, shift)?;
+        if let Some(shift) = shift {
+            product.warnings.push(self.warning(shift, status_moved));
+        }
         Ok(product)
     }
 
-    /// Adds the row's variant and image, if it has them. Product fields on
-    /// rows after the first are ignored, as Shopify's import does.
-    fn add_to(&self, product: &mut ProductRecord) -> Result<(), ReadError> {
-        if self.has_variant_data() {
-            product.variants.push(self.variant()?);
+    /// `Status` in lowercase, and whether it was found next to its column
+    /// rather than in it. Only a shifted row is searched beside the column;
+    /// there a value that is no status means the cell holds a neighbour's
+    /// value, so the row is refused unless the status stands right beside.
+    fn status(&self, shifted: bool) -> Result<(Option<String>, bool), ReadError> {
+        let written = self.optional(Field::Status).map(|s| s.to_lowercase());
+        let Some(at) = self.columns.get(Field::Status) else {
+            return Ok((written, false));
+        };
+        if !shifted || value::is_status(self.cell(at)) {
+            return Ok((written, false));
         }
-        if let Some(src) = self.optional(Field::ImageSrc) {
-            product.images.push(ImageRecord {
-                line: self.line,
-                src,
-                position: self.parse(Field::ImagePosition, value::parse_position)?,
-                alt: self.optional(Field::ImageAlt),
-            });
+        let beside: Vec<&str> = [at.checked_sub(1), Some(at + 1)]
+            .into_iter()
+            .flatten()
+            .map(|i| self.cell(i))
+            .filter(|v| value::is_status(v))
+            .collect();
+        match beside[..] {
+            [found] => Ok((Some(found.to_lowercase()), true)),
+            [] if written.is_none() => Ok((None, false)),
+            _ => Err(self.shifted(
+                Field::Status,
+                format!(
+                    "the {} column holds {:?} and no single status (active, draft, archived \
+                     or unlisted) stands beside it",
+                    self.columns.name_of(Field::Status),
+                    shorten(self.cell(at))
+                ),
+            )),
+        }
+    }
+
+    /// Adds the row's variant and image, if it has them, and the warning of a
+    /// shifted row. Product fields on rows after the first are ignored, as
+    /// Shopify's import does.
+    fn add_to(
+        &self,
+        product: &mut ProductRecord,
+        shift: Option<&Realigned>,
+    ) -> Result<(), ReadError> {
+        self.add_values(product, shift)?;
+        if let Some(shift) = shift {
+            product.warnings.push(self.warning(shift, false));
         }
         Ok(())
     }
 
-    fn variant(&self) -> Result<VariantRecord, ReadError> {
+    fn add_values(
+        &self,
+        product: &mut ProductRecord,
+        shift: Option<&Realigned>,
+    ) -> Result<(), ReadError> {
+        if self.has_variant_data(shift) {
+            product.variants.push(self.variant(shift)?);
+        }
+        match shift {
+            None => {
+                if let Some(src) = self.optional(Field::ImageSrc) {
+                    product.images.push(ImageRecord {
+                        line: self.line,
+                        src,
+                        position: self.parse(Field::ImagePosition, value::parse_position)?,
+                        alt: self.optional(Field::ImageAlt),
+                    });
+                }
+            }
+            Some(shift) => product.images.extend(shift.image.clone()),
+        }
+        Ok(())
+    }
+
+    fn variant(&self, shift: Option<&Realigned>) -> Result<VariantRecord, ReadError> {
+        let (inventory_quantity, price, image_src) = match shift {
+            None => (
+                self.parse(Field::Quantity, value::parse_quantity)?,
+                self.parse(Field::Price, value::parse_price)?,
+                self.optional(Field::VariantImage),
+            ),
+            Some(shift) => (
+                shift.stock.quantity,
+                shift.price,
+                shift.variant_image.clone(),
+            ),
+        };
         Ok(VariantRecord {
             line: self.line,
             option_values: OPTION_VALUES
@@ -537,15 +693,309 @@ impl<'a> Row<'a> {
                 .map(str::to_owned)
                 .collect(),
             sku: self.optional(Field::Sku),
-            inventory_quantity: self.parse(Field::Quantity, value::parse_quantity)?,
-            price: self.parse(Field::Price, value::parse_price)?,
+            inventory_quantity,
+            price,
             variant_id: self.parse(Field::VariantId, |s| value::parse_id(s, "ProductVariant"))?,
             inventory_item_id: self.parse(Field::InventoryItemId, |s| {
                 value::parse_id(s, "InventoryItem")
             })?,
-            image_src: self.optional(Field::VariantImage),
+            image_src,
         })
     }
+
+    /// Whether a ragged row still reads correctly by position: every column
+    /// the anchors would look for holds a value of its kind, or nothing. Rows
+    /// a spreadsheet padded or trimmed at the end pass; rows whose values slid
+    /// sideways put a word where a number belongs, or a number where a web
+    /// address belongs, and fail.
+    fn lines_up(&self) -> bool {
+        let holds = |field: Field, kind: fn(&str) -> bool| {
+            let value = self.text(field);
+            value.is_empty() || kind(value)
+        };
+        holds(Field::Quantity, |v| value::parse_quantity(v).is_ok())
+            && holds(Field::Price, |v| value::parse_price(v).is_ok())
+            && holds(Field::CompareAtPrice, |v| value::parse_price(v).is_ok())
+            && holds(Field::InventoryTracker, value::is_tracker_name)
+            && holds(Field::InventoryPolicy, value::is_policy)
+            && holds(Field::ImageSrc, value::is_web_address)
+            && holds(Field::ImagePosition, |v| value::parse_position(v).is_ok())
+            && holds(Field::VariantImage, value::is_web_address)
+            && holds(Field::Status, value::is_status)
+            && holds(Field::Published, |v| value::parse_bool(v).is_ok())
+    }
+
+    /// For a row whose field count differs from the header's and whose values
+    /// do not line up, the values found by their anchors; `None` for a row
+    /// read by position.
+    fn realign(&self) -> Result<Option<Realigned>, ReadError> {
+        if self.fields.len() == self.columns.len() || self.lines_up() {
+            return Ok(None);
+        }
+        let stock = self.stock_by_anchor()?;
+        let images = self.images_by_anchor()?;
+        // Cells already placed cannot also be the price: a stock count or an
+        // image position is a number written like a price.
+        let mut taken: Vec<usize> = POSITIONAL_FIELDS
+            .iter()
+            .filter_map(|f| self.columns.get(*f))
+            .collect();
+        taken.extend(stock.cells.clone());
+        taken.extend(&images.cells);
+        let price = self.price_by_anchor(&taken)?;
+        Ok(Some(Realigned {
+            price,
+            stock,
+            image: images.image,
+            variant_image: images.variant_image,
+        }))
+    }
+
+    /// The stock of a shifted row: the cell holding the inventory tracker
+    /// near its column, the whole number after it, and the policy after that,
+    /// which confirms that the three belong together. Without a tracker the
+    /// variant is untracked, and its quantity column counts only if it holds
+    /// a whole number.
+    fn stock_by_anchor(&self) -> Result<Stock, ReadError> {
+        // Both generations write tracker, quantity and policy side by side.
+        let centre = self.columns.get(Field::InventoryTracker).or_else(|| {
+            self.columns
+                .get(Field::Quantity)
+                .and_then(|q| q.checked_sub(1))
+        });
+        let confirmed: Vec<usize> = self
+            .around(centre)
+            .filter(|&i| {
+                value::is_tracker_name(self.cell(i))
+                    && value::parse_quantity(self.cell(i + 1)).is_ok()
+                    && value::is_policy(self.cell(i + 2))
+            })
+            .collect();
+        match confirmed[..] {
+            [at] => Ok(Stock {
+                quantity: value::parse_quantity(self.cell(at + 1)).ok(),
+                tracked: true,
+                cells: at..at + 3,
+            }),
+            [first, second, ..] => Err(self.shifted(
+                Field::InventoryTracker,
+                format!(
+                    "two cells near the {} column look like an inventory tracker with its stock, \
+                     {} and {}, so the stock cannot be told",
+                    self.columns.name_of(Field::InventoryTracker),
+                    self.describe(first),
+                    self.describe(second)
+                ),
+            )),
+            [] => {
+                let tracker = self
+                    .around(centre)
+                    .find(|&i| self.cell(i).eq_ignore_ascii_case("shopify"));
+                if let Some(at) = tracker {
+                    // Shopify tracks this variant, so a stock count must
+                    // follow; reading on without it would import none.
+                    let problem = if value::parse_quantity(self.cell(at + 1)).is_err() {
+                        format!(
+                            "the inventory tracker {} is followed by {} where the stock count \
+                             should be",
+                            self.describe(at),
+                            self.describe(at + 1)
+                        )
+                    } else {
+                        format!(
+                            "the inventory tracker {} and the stock count {} are followed by {} \
+                             instead of deny or continue, so the stock cannot be confirmed",
+                            self.describe(at),
+                            self.describe(at + 1),
+                            self.describe(at + 2)
+                        )
+                    };
+                    return Err(self.shifted(Field::InventoryTracker, problem));
+                }
+                let column = self
+                    .columns
+                    .get(Field::Quantity)
+                    .filter(|&q| value::parse_quantity(self.cell(q)).is_ok());
+                Ok(Stock {
+                    quantity: column.and_then(|q| value::parse_quantity(self.cell(q)).ok()),
+                    tracked: false,
+                    cells: column.map_or(0..0, |q| q..q + 1),
+                })
+            }
+        }
+    }
+
+    /// The product image and the variant image of a shifted row, found by
+    /// their web addresses. Shopify writes a product image as address,
+    /// position, alt text, so an address followed by a whole number is the
+    /// product image. An address with no position after it is the variant
+    /// image when it lies near that column, and otherwise the product image,
+    /// but only if the position cell is empty: anything else there means the
+    /// cells do not line up with either column, and the row is refused.
+    fn images_by_anchor(&self) -> Result<Images, ReadError> {
+        let near_image = self.around(self.columns.get(Field::ImageSrc));
+        let near_variant = self.around(self.columns.get(Field::VariantImage));
+        let is_address = |i: &usize| value::is_web_address(self.cell(*i));
+        let has_position = |i: usize| value::parse_position(self.cell(i + 1)).is_ok();
+        let image_at = near_image
+            .clone()
+            .filter(is_address)
+            .find(|&i| has_position(i))
+            .or_else(|| {
+                near_image
+                    .clone()
+                    .filter(is_address)
+                    .find(|&i| !near_variant.contains(&i) && self.cell(i + 1).is_empty())
+            });
+        let image = image_at.map(|at| ImageRecord {
+            line: self.line,
+            src: self.cell(at).to_owned(),
+            position: value::parse_position(self.cell(at + 1)).ok(),
+            alt: Some(self.cell(at + 2))
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        });
+
+        let mut others: Vec<usize> = near_image
+            .clone()
+            .chain(near_variant.clone())
+            .filter(is_address)
+            .filter(|i| Some(*i) != image_at)
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        let mut variant_at: Option<usize> = None;
+        for at in others {
+            if !near_variant.contains(&at) {
+                return Err(self.shifted(
+                    Field::ImageSrc,
+                    format!(
+                        "the web address {} is followed by {} where the image position should be",
+                        self.describe(at),
+                        self.describe(at + 1)
+                    ),
+                ));
+            }
+            match variant_at {
+                Some(seen) if self.cell(seen) != self.cell(at) => {
+                    return Err(self.shifted(
+                        Field::VariantImage,
+                        format!(
+                            "the cells near the {} column hold two different web addresses, {} \
+                             and {}, so the variant image cannot be told",
+                            self.columns.name_of(Field::VariantImage),
+                            self.describe(seen),
+                            self.describe(at)
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => variant_at = Some(at),
+            }
+        }
+        let mut cells: Vec<usize> = image_at.map_or_else(Vec::new, |at| vec![at, at + 1, at + 2]);
+        cells.extend(variant_at);
+        Ok(Images {
+            image,
+            variant_image: variant_at.map(|at| self.cell(at).to_owned()),
+            cells,
+        })
+    }
+
+    /// The price of a shifted row: the one cell near the price column, not
+    /// taken by another value, written as a price. Two different ones (a
+    /// compare-at price beside it, say) cannot be told apart, so the row is
+    /// refused rather than given either.
+    fn price_by_anchor(&self, taken: &[usize]) -> Result<Option<Decimal>, ReadError> {
+        let candidates: Vec<(usize, Decimal)> = self
+            .around(self.columns.get(Field::Price))
+            .filter(|i| !taken.contains(i) && value::is_plain_price(self.cell(*i)))
+            .filter_map(|i| value::parse_price(self.cell(i)).ok().map(|p| (i, p)))
+            .collect();
+        let Some(&(first, price)) = candidates.first() else {
+            return Ok(None);
+        };
+        match candidates.iter().find(|(_, other)| *other != price) {
+            None => Ok(Some(price)),
+            Some(&(second, _)) => Err(self.shifted(
+                Field::Price,
+                format!(
+                    "the cells near the {} column hold two different prices, {} and {}, so the \
+                     price cannot be told",
+                    self.columns.name_of(Field::Price),
+                    self.describe(first),
+                    self.describe(second)
+                ),
+            )),
+        }
+    }
+
+    fn shifted(&self, field: Field, problem: String) -> ReadError {
+        let index = self.columns.get(field).unwrap_or_default();
+        ReadError::ShiftedColumns {
+            line: self.field_line(index),
+            record: self.record,
+            fields: self.fields.len() as u64,
+            header_fields: self.columns.len() as u64,
+            column: self.columns.name_of(field),
+            problem,
+        }
+    }
+
+    /// What the dyer is told about a shifted row that was read.
+    fn warning(&self, shift: &Realigned, status_moved: bool) -> String {
+        let mut read = Vec::new();
+        if shift.price.is_some() {
+            read.push("price");
+        }
+        if shift.stock.quantity.is_some() {
+            read.push("stock");
+        }
+        if shift.image.is_some() || shift.variant_image.is_some() {
+            read.push("image");
+        }
+        if status_moved {
+            read.push("status");
+        }
+        let how = match read[..] {
+            [] => "no price, stock or image was found near its column".to_owned(),
+            [one] => format!("{one} was read by its neighbouring values"),
+            [ref init @ .., last] => format!(
+                "{} and {last} were read by their neighbouring values",
+                init.join(", ")
+            ),
+        };
+        format!(
+            "line {}: the row has {} fields but the header has {}, so its columns are shifted; \
+             {how} — check this product after import",
+            self.line,
+            self.fields.len(),
+            self.columns.len()
+        )
+    }
+}
+
+/// The values of a shifted row that were found by their anchors.
+struct Realigned {
+    price: Option<Decimal>,
+    stock: Stock,
+    image: Option<ImageRecord>,
+    variant_image: Option<String>,
+}
+
+/// The images of a shifted row and the cells they were read from.
+struct Images {
+    image: Option<ImageRecord>,
+    variant_image: Option<String>,
+    cells: Vec<usize>,
+}
+
+/// The stock of a shifted row and the cells it was read from.
+struct Stock {
+    quantity: Option<i64>,
+    /// A tracker was found: the row is a variant even if it has nothing else.
+    tracked: bool,
+    cells: std::ops::Range<usize>,
 }
 
 /// Line breaks as an editor counts them: LF, CRLF, or a lone CR.

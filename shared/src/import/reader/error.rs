@@ -103,6 +103,24 @@ pub enum ReadError {
         hint: String,
     },
 
+    /// A row whose field count differs from the header's, and whose values
+    /// could not be placed by their neighbours either: reading on would mean
+    /// guessing a price or a stock count.
+    #[error(
+        "line {line} (spreadsheet row {record}): the row has {fields} fields but the header has \
+         {header_fields}, so its columns are shifted, and {problem}; fix the row or export the \
+         file again from Shopify rather than editing it by hand"
+    )]
+    ShiftedColumns {
+        line: u64,
+        record: u64,
+        fields: u64,
+        header_fields: u64,
+        /// The header column whose value could not be placed.
+        column: String,
+        problem: String,
+    },
+
     #[error(
         "line {line} (spreadsheet row {record}): the {column} column is empty; every row of a \
          product must carry the product's handle"
@@ -164,6 +182,7 @@ impl ReadError {
             | ReadError::InvalidUtf8 { line, .. }
             | ReadError::TooManyFields { line, .. }
             | ReadError::InvalidValue { line, .. }
+            | ReadError::ShiftedColumns { line, .. }
             | ReadError::MissingHandle { line, .. }
             | ReadError::HandleReappears { line, .. }
             | ReadError::RowTooLarge { line, .. }
@@ -181,6 +200,7 @@ impl ReadError {
             | ReadError::InvalidUtf8 { record, .. }
             | ReadError::TooManyFields { record, .. }
             | ReadError::InvalidValue { record, .. }
+            | ReadError::ShiftedColumns { record, .. }
             | ReadError::MissingHandle { record, .. }
             | ReadError::HandleReappears { record, .. }
             | ReadError::RowTooLarge { record, .. }

@@ -45,9 +45,13 @@ pub(super) enum Field {
     ProductId,
     VariantId,
     InventoryItemId,
+    /// Read only to find the stock of a row whose columns have shifted: the
+    /// tracker, the quantity and the policy always stand in that order.
+    InventoryTracker,
+    InventoryPolicy,
 }
 
-const FIELD_COUNT: usize = Field::InventoryItemId as usize + 1;
+const FIELD_COUNT: usize = Field::InventoryPolicy as usize + 1;
 
 /// Accepted names, already normalised (lowercase, single spaces). Legacy name
 /// first, then the current one, then names other export tools use.
@@ -93,6 +97,17 @@ const ALIASES: [(Field, &[&str]); FIELD_COUNT] = [
     (
         Field::InventoryItemId,
         &["variant inventory item id", "inventory item id"],
+    ),
+    (
+        Field::InventoryTracker,
+        &["variant inventory tracker", "inventory tracker"],
+    ),
+    (
+        Field::InventoryPolicy,
+        &[
+            "variant inventory policy",
+            "continue selling when out of stock",
+        ],
     ),
 ];
 
@@ -268,6 +283,14 @@ mod tests {
         assert_eq!(cols.generation, HeaderGeneration::Current);
         assert_eq!(cols.get(Field::Handle), Some(0));
         assert_eq!(cols.get(Field::Quantity), Some(2));
+    }
+
+    #[test]
+    fn aliases_are_listed_in_the_order_of_the_fields() {
+        // `name_of` indexes the table by field, so the orders must agree.
+        for (at, (field, _)) in ALIASES.iter().enumerate() {
+            assert_eq!(*field as usize, at, "{field:?}");
+        }
     }
 
     #[test]

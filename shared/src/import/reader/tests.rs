@@ -238,35 +238,282 @@ fn template_yields_three_products_with_two_options_and_an_image_only_row() {
 
 /// The 2025 file, as published, has rows whose values sit one or two columns
 /// away from their header: line 2 puts "shopify" (the inventory tracker) under
-/// "Inventory quantity" and the price under "Option3 Linked To". Reading it by
-/// position would import wrong prices and no stock, so the reader refuses it
-/// and says the columns have shifted.
+/// "Inventory quantity" and the price under "Option3 Linked To"; the variant
+/// rows have the price in place but the tracker two columns right. Read by
+/// their neighbours, the rows give what a person reads in the file: three
+/// products in four sizes, with their prices, ten of each size in stock, and
+/// one image each. Every row says that it was read this way.
 #[test]
-fn current_format_file_with_shifted_columns_is_rejected_at_its_first_row() {
+fn shifted_2025_export_reads_three_products_of_four_sizes_by_neighbouring_values() {
     let input = bytes(NEW_FORMAT);
     let mut reader = ProductReader::new(&input[..]).expect("header is fine");
     assert_eq!(reader.header_generation(), HeaderGeneration::Current);
-    let err = reader
-        .next()
-        .expect("an item")
-        .expect_err("shifted row is refused");
-    assert_eq!(err.line(), 2);
-    assert_eq!(err.record(), Some(2));
+    let products: Vec<_> = reader.by_ref().collect::<Result<_, _>>().expect("reads");
+    assert_eq!(reader.rows_read(), 12);
+
+    let expected = [
+        (
+            "stoa-formal-ski-pant",
+            "stOa Formal Ski Pant",
+            2,
+            "689.00",
+            "STOA-02-FSP-S",
+            "02/3.png",
+            "stOa Formal Ski Pant — charcoal front view",
+        ),
+        (
+            "stoa-performal-shirt",
+            "stOa Performal Shirt",
+            6,
+            "419.00",
+            "STOA-03-PS-S",
+            "03/4.png",
+            "stOa Performal Shirt — white front view",
+        ),
+        (
+            "stoa-rain-cape",
+            "stOa Rain Cape",
+            10,
+            "589.00",
+            "STOA-04-RC-S",
+            "04/3.png",
+            "stOa Rain Cape — dark grey front view",
+        ),
+    ];
+    assert_eq!(products.len(), 3);
+    assert_eq!(variant_count(&products), 12);
+    assert_eq!(image_count(&products), 3);
+    assert_eq!(quantity_sum(&products), 120);
+    for (product, (handle, title, line, price, sku, image, alt)) in products.iter().zip(expected) {
+        assert_eq!(product.handle, handle);
+        assert_eq!(product.title, title);
+        assert_eq!(product.line, line);
+        assert_eq!(product.vendor, "stOa");
+        assert_eq!(product.status.as_deref(), Some("active"));
+        assert_eq!(product.published, Some(true));
+        assert_eq!(product.option_names, vec!["Size"]);
+        assert_eq!(product.tags[0], "stOa");
+
+        let sizes: Vec<_> = product
+            .variants
+            .iter()
+            .map(|v| v.option_values.join("/"))
+            .collect();
+        assert_eq!(sizes, ["S", "M", "L", "XL"], "{handle}");
+        let lines: Vec<_> = product.variants.iter().map(|v| v.line).collect();
+        assert_eq!(lines, [line, line + 1, line + 2, line + 3], "{handle}");
+        for variant in &product.variants {
+            assert_eq!(
+                variant.price,
+                Some(dec(price)),
+                "{handle} line {}",
+                variant.line
+            );
+            assert_eq!(variant.price.map(|p| p.scale()), Some(2), "cents kept");
+            assert_eq!(
+                variant.inventory_quantity,
+                Some(10),
+                "{handle} line {}",
+                variant.line
+            );
+            assert_eq!(variant.image_src, None, "the alt text is no variant image");
+        }
+        let skus: Vec<_> = product.variants.iter().map(|v| v.sku.as_deref()).collect();
+        assert_eq!(skus, [Some(sku), None, None, None]);
+
+        let [picture] = &product.images[..] else {
+            panic!("{handle} has one image")
+        };
+        assert_eq!(picture.line, line);
+        assert_eq!(
+            picture.src,
+            format!(
+                "https://raw.githubusercontent.com/studiovedelago-ai/stoa/main/stOa%20product/Products/{image}"
+            )
+        );
+        assert_eq!(picture.position, Some(1));
+        assert_eq!(picture.alt.as_deref(), Some(alt));
+
+        let first = format!(
+            "line {line}: the row has 58 fields but the header has 57, so its columns are \
+             shifted; price, stock and image were read by their neighbouring values — check \
+             this product after import"
+        );
+        let sizes_rows = (1..=3).map(|i| {
+            format!(
+                "line {}: the row has 59 fields but the header has 57, so its columns are \
+                 shifted; price and stock were read by their neighbouring values — check this \
+                 product after import",
+                line + i
+            )
+        });
+        let warnings: Vec<String> = std::iter::once(first).chain(sizes_rows).collect();
+        assert_eq!(product.warnings, warnings, "one warning per shifted row");
+    }
+}
+
+/// The header of the 2025 file and one product row of it in the length of
+/// the header, with the cells named here in their own columns.
+fn current_row(header: &[String], cells: &[(&str, &str)]) -> Vec<u8> {
+    let mut record = vec![String::new(); header.len()];
+    for (name, value) in cells {
+        let at = header.iter().position(|h| h == name).expect("column");
+        record[at] = (*value).to_owned();
+    }
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&record).expect("write");
+    out.into_inner().expect("flush")
+}
+
+fn current_header() -> (Vec<u8>, Vec<String>) {
+    let input = bytes(NEW_FORMAT);
+    let header_end = input.iter().position(|b| *b == b'\n').expect("header line");
+    let names = String::from_utf8(input[..header_end].to_vec())
+        .expect("utf-8")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    (input[..=header_end].to_vec(), names)
+}
+
+/// A row as long as the header is read by position only: "shopify" under
+/// Inventory quantity is refused even though a number stands beside it.
+#[test]
+fn aligned_row_with_a_word_for_its_quantity_is_rejected_not_realigned() {
+    let (mut file, header) = current_header();
+    file.extend(current_row(
+        &header,
+        &[
+            ("URL handle", "moss"),
+            ("Title", "Moss"),
+            ("Option1 value", "DK"),
+            ("Price", "28.00"),
+            ("Inventory quantity", "shopify"),
+            ("Continue selling when out of stock", "10"),
+        ],
+    ));
+    let err = error(&file);
     let ReadError::InvalidValue { column, value, .. } = &err else {
         panic!("unexpected error {err}")
     };
-    assert_eq!(column, "Inventory quantity");
-    assert_eq!(value, "shopify");
+    assert_eq!(
+        (column.as_str(), value.as_str()),
+        ("Inventory quantity", "shopify")
+    );
+    assert_eq!(
+        err.to_string(),
+        "line 2 (spreadsheet row 2): the Inventory quantity column holds \"shopify\", which is \
+         not a whole number of items; write the stock as a plain number such as 12 or -3"
+    );
+}
+
+#[test]
+fn shifted_row_whose_tracker_has_no_stock_count_after_it_is_rejected_naming_the_line() {
+    let input = replace_once(
+        &bytes(NEW_FORMAT),
+        b"shopify,10,DENY,440,",
+        b"shopify,ten,DENY,440,",
+    );
+    let err = error(&input);
+    assert!(matches!(err, ReadError::ShiftedColumns { .. }), "{err}");
+    assert_eq!((err.line(), err.record()), (3, Some(3)));
+    assert_eq!(
+        err.to_string(),
+        "line 3 (spreadsheet row 3): the row has 59 fields but the header has 57, so its \
+         columns are shifted, and the inventory tracker \"shopify\" under Continue selling when \
+         out of stock is followed by \"ten\" under Weight value (grams) where the stock count \
+         should be; fix the row or export the file again from Shopify rather than editing it by \
+         hand"
+    );
+}
+
+#[test]
+fn shifted_row_whose_stock_is_not_followed_by_a_policy_is_rejected_naming_the_line() {
+    let input = replace_once(
+        &bytes(NEW_FORMAT),
+        b"shopify,10,DENY,420,",
+        b"shopify,10,,420,",
+    );
+    let err = error(&input);
+    assert_eq!(err.line(), 2);
     let message = err.to_string();
     assert!(
-        message.starts_with("line 2 (spreadsheet row 2): the Inventory quantity column holds"),
+        message.starts_with(
+            "line 2 (spreadsheet row 2): the row has 58 fields but the header has 57, so its \
+             columns are shifted, and the inventory tracker \"shopify\" under Inventory quantity \
+             and the stock count \"10\" under Continue selling when out of stock are followed by \
+             \"\" under Weight value (grams) instead of deny or continue"
+        ),
         "{message}"
     );
-    assert!(
-        message.contains("this row has 58 fields but the header has 57"),
-        "{message}"
+}
+
+#[test]
+fn shifted_row_with_two_different_prices_near_the_price_column_is_rejected_as_ambiguous() {
+    let input = replace_once(
+        &bytes(NEW_FORMAT),
+        b",M,,,,,,,,689.00,,",
+        b",M,,,,,,,,689.00,700.00,",
     );
-    assert!(reader.next().is_none(), "the reader stops after an error");
+    let err = error(&input);
+    let ReadError::ShiftedColumns { column, .. } = &err else {
+        panic!("unexpected error {err}")
+    };
+    assert_eq!(column, "Price");
+    assert_eq!((err.line(), err.record()), (3, Some(3)));
+    assert_eq!(
+        err.to_string(),
+        "line 3 (spreadsheet row 3): the row has 59 fields but the header has 57, so its \
+         columns are shifted, and the cells near the Price column hold two different prices, \
+         \"689.00\" under Price and \"700.00\" under Compare-at price, so the price cannot be \
+         told; fix the row or export the file again from Shopify rather than editing it by hand"
+    );
+
+    // The same price written twice leaves nothing to choose between.
+    let input = replace_once(
+        &bytes(NEW_FORMAT),
+        b",M,,,,,,,,689.00,,",
+        b",M,,,,,,,,689.00,689,",
+    );
+    let products = products(&input);
+    assert_eq!(products[0].variants[1].price, Some(dec("689.00")));
+}
+
+/// Without a tracker the variant is untracked: its quantity column counts
+/// only when it holds a whole number, never a neighbour's word.
+#[test]
+fn shifted_row_without_a_tracker_takes_its_quantity_column_only_when_it_is_a_number() {
+    let header = "Handle,Title,Option1 Value,Price,Inventory tracker,Inventory quantity,\
+        Continue selling when out of stock,Product image URL,Image position,Image alt text,\
+        Gift card,SEO title\n";
+    let input = format!(
+        "{header}\
+         moss,Moss,DK,,28.00,4,deny,,,,,,\n\
+         moss,,Sport,30.00,,deny,,,https://example.com/moss.jpg,2,Moss in Sport,,,\n"
+    );
+    let products = products(input.as_bytes());
+    let moss = &products[0];
+    let stock: Vec<_> = moss
+        .variants
+        .iter()
+        .map(|v| (v.price, v.inventory_quantity))
+        .collect();
+    assert_eq!(
+        stock,
+        [(Some(dec("28.00")), Some(4)), (Some(dec("30.00")), None)]
+    );
+    assert_eq!(moss.images.len(), 1);
+    assert_eq!(moss.images[0].position, Some(2));
+    assert_eq!(moss.images[0].alt.as_deref(), Some("Moss in Sport"));
+    assert_eq!(moss.warnings.len(), 2);
+    assert!(moss.warnings[0].starts_with(
+        "line 2: the row has 13 fields but the header has 12, so its columns are shifted; price \
+         and stock were read"
+    ));
+    assert!(moss.warnings[1].starts_with(
+        "line 3: the row has 14 fields but the header has 12, so its columns are shifted; price \
+         and image were read"
+    ));
 }
 
 /// The real 2025 header with rows that line up with it, holding the values a

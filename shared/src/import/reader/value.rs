@@ -154,6 +154,49 @@ pub(super) fn parse_bool(raw: &str) -> Result<bool, Invalid> {
     }
 }
 
+/// The statuses Shopify writes, in lowercase.
+const STATUSES: [&str; 4] = ["active", "draft", "archived", "unlisted"];
+
+pub(super) fn is_status(raw: &str) -> bool {
+    STATUSES.iter().any(|s| raw.trim().eq_ignore_ascii_case(s))
+}
+
+/// `deny` or `continue`: what Shopify writes after a tracked quantity.
+pub(super) fn is_policy(raw: &str) -> bool {
+    let s = raw.trim();
+    s.eq_ignore_ascii_case("deny") || s.eq_ignore_ascii_case("continue")
+}
+
+pub(super) fn is_web_address(raw: &str) -> bool {
+    let s = raw.trim().as_bytes();
+    [&b"http://"[..], &b"https://"[..]]
+        .iter()
+        .any(|p| s.len() > p.len() && s[..p.len()].eq_ignore_ascii_case(p))
+}
+
+/// A price exactly as Shopify writes one (`689`, `689.5`, `689.00`). Looser
+/// forms are left out on purpose: this decides which of several neighbouring
+/// cells is the price, and a weight such as `0.125` must not compete.
+pub(super) fn is_plain_price(raw: &str) -> bool {
+    let s = raw.trim();
+    let (whole, cents) = s.split_once('.').unwrap_or((s, "0"));
+    is_digits(whole) && is_digits(cents) && cents.len() <= 2
+}
+
+/// A name that can stand in the inventory tracker column: `shopify`, or the
+/// name of a stock app. Numbers, flags, policies and addresses are values of
+/// the neighbouring columns, never a tracker.
+pub(super) fn is_tracker_name(raw: &str) -> bool {
+    let s = raw.trim();
+    !s.is_empty()
+        && s.chars().any(char::is_alphabetic)
+        && parse_price(s).is_err()
+        && parse_quantity(s).is_err()
+        && parse_bool(s).is_err()
+        && !is_policy(s)
+        && !s.contains("://")
+}
+
 pub(super) fn split_tags(raw: &str) -> Vec<String> {
     raw.split(',')
         .map(str::trim)
@@ -210,6 +253,33 @@ mod tests {
         assert!(parse_id("gid://shopify/Product/1", "ProductVariant").is_err());
         assert!(parse_id("9.0072E+15", "Product").is_err());
         assert!(parse_id("18446744073709551616", "Product").is_err());
+    }
+
+    #[test]
+    fn plain_price_has_at_most_two_decimals_and_nothing_else() {
+        for price in ["689", "689.5", "689.00", "0.99"] {
+            assert!(is_plain_price(price), "{price}");
+        }
+        for other in ["", "0.125", "1.", ".5", "-1", "$5", "1,00", "TRUE", "1e3"] {
+            assert!(!is_plain_price(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn tracker_names_are_words_that_no_neighbouring_column_holds() {
+        assert!(is_tracker_name("shopify"));
+        assert!(is_tracker_name("Shipwire"));
+        for other in [
+            "",
+            "10",
+            "689.00",
+            "TRUE",
+            "deny",
+            "CONTINUE",
+            "https://x.test/a.png",
+        ] {
+            assert!(!is_tracker_name(other), "{other}");
+        }
     }
 
     #[test]
