@@ -122,7 +122,7 @@ impl CostModel<'_> {
             .iter()
             .map(|child| {
                 let own = match self.kind(child) {
-                    Kind::Object => 1,
+                    Kind::Object if !self.is_union(child) => 1,
                     _ => 0,
                 };
                 self.field_requested(child) - own
@@ -133,6 +133,7 @@ impl CostModel<'_> {
     fn field_requested(&self, field: &Field) -> u64 {
         match self.kind(field) {
             Kind::Leaf => 0,
+            Kind::Object if self.is_union(field) => self.set_requested(&field.selection_set),
             Kind::Object => {
                 let one = 1 + self.set_requested(&field.selection_set);
                 one * self.ids_count(field).unwrap_or(1)
@@ -197,12 +198,22 @@ impl CostModel<'_> {
         }
     }
 
+    /// A union-typed field costs only what its fragments select (a real
+    /// store charges 0 for `endpoint { ... on WebhookHttpEndpoint { callbackUrl } }`).
+    fn is_union(&self, field: &Field) -> bool {
+        matches!(
+            self.schema.types.get(field.ty().inner_named_type()),
+            Some(ExtendedType::Union(_))
+        )
+    }
+
     fn is_object(&self, name: &str) -> bool {
         matches!(self.schema.types.get(name), Some(ExtendedType::Object(_)))
     }
 
     fn own_cost(&self, field: &Field, value: &Value) -> u64 {
         match self.kind(field) {
+            Kind::Object if self.is_union(field) => 0,
             Kind::Object if !value.is_null() => 1,
             _ => 0,
         }
@@ -252,10 +263,13 @@ impl CostModel<'_> {
 
     fn object_actual(&self, set: &SelectionSet, value: &Value) -> u64 {
         if value.is_null() {
-            0
-        } else {
-            1 + self.selection_actual(set, value)
+            return 0;
         }
+        let own = match self.schema.types.get(&set.ty) {
+            Some(ExtendedType::Union(_)) => 0,
+            _ => 1,
+        };
+        own + self.selection_actual(set, value)
     }
 
     fn selection_actual(&self, set: &SelectionSet, value: &Value) -> u64 {

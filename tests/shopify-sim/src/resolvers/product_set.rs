@@ -264,7 +264,8 @@ fn plan_handle(
             .flatten()
     });
     let generated = || {
-        let from_title = str_arg(input, "title").map(normalize).unwrap_or_default();
+        let title = str_arg(input, "title").or(existing.map(|product| product.title.as_str()));
+        let from_title = title.map(normalize).unwrap_or_default();
         let base = if from_title.is_empty() {
             "product".to_owned()
         } else {
@@ -285,7 +286,8 @@ fn plan_handle(
                 }
                 Some(normalized)
             } else if raw.trim().is_empty() {
-                existing.is_none().then(generated)
+                // A blank handle is generated again from the title.
+                Some(generated())
             } else {
                 Some(dedupe("product", taken))
             }

@@ -186,7 +186,16 @@ fn shape(actual: &Value, expected: &Value, at: &str, problems: &mut Vec<String>,
                 (Value::String(x), Value::String(y)) if y.starts_with("gid://") => {
                     gid_kind(x) == gid_kind(y)
                 }
-                _ if matches!(key, "createdAt" | "updatedAt" | "compareDigest" | "cursor") => {
+                _ if matches!(
+                    key,
+                    "createdAt"
+                        | "updatedAt"
+                        | "compareDigest"
+                        | "cursor"
+                        | "startCursor"
+                        | "endCursor"
+                ) =>
+                {
                     a.is_null() == e.is_null()
                 }
                 _ => a == e,
@@ -216,4 +225,26 @@ pub fn cost(body: &Value) -> (Value, Value) {
         cost["requestedQueryCost"].clone(),
         cost["actualQueryCost"].clone(),
     )
+}
+
+/// Learns recorded id → simulator id from two answers of the same shape.
+pub fn learn_ids(actual: &Value, expected: &Value, ids: &mut HashMap<String, String>) {
+    match (actual, expected) {
+        (Value::String(a), Value::String(e)) if e.starts_with("gid://") => {
+            ids.insert(e.clone(), a.clone());
+        }
+        (Value::Array(a), Value::Array(e)) => {
+            for (x, y) in a.iter().zip(e) {
+                learn_ids(x, y, ids);
+            }
+        }
+        (Value::Object(a), Value::Object(e)) => {
+            for (key, y) in e {
+                if let Some(x) = a.get(key) {
+                    learn_ids(x, y, ids);
+                }
+            }
+        }
+        _ => {}
+    }
 }
