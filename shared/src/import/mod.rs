@@ -84,7 +84,7 @@ impl ImportError {
 }
 
 /// What an import did, for the dyer and the integration log.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub source: String,
     pub header: String,
@@ -309,7 +309,13 @@ impl Importer {
             let handle = check_product(product).map_err(|_| ImportError::SourceChanged)?;
             let colorway = colorway_of(account, product, handle);
             let shop_side = match linking.as_deref_mut() {
-                Some(linking) => self.shop_side(linking, product, &colorway, report).await,
+                Some(linking) => {
+                    // The shop's product may carry every base of the account,
+                    // more than the file lists for it.
+                    let variants = product.variants.len().max(survey.bases.len());
+                    self.shop_side(linking, product, &colorway, variants, report)
+                        .await
+                }
                 None => HashMap::new(),
             };
             for variant in &product.variants {
@@ -384,6 +390,7 @@ impl Importer {
         linking: &Linking,
         product: &ProductRecord,
         colorway: &Colorway,
+        variant_count: usize,
         report: &mut ImportReport,
     ) -> HashMap<String, ShopVariant> {
         let mut found = HashMap::new();
@@ -418,11 +425,7 @@ impl Importer {
 
         let lookup = self
             .shopify
-            .product_by_handle(
-                &linking.shop,
-                colorway.handle.as_str(),
-                product.variants.len().max(1),
-            )
+            .product_by_handle(&linking.shop, colorway.handle.as_str(), variant_count)
             .await;
         let shop_product = match lookup {
             Ok(Some(p)) => p,
@@ -698,7 +701,11 @@ fn media_of(colorway: &ColorwayId, product: &ProductRecord) -> Vec<Media> {
 
 impl From<ImportError> for lambda_runtime::Diagnostic {
     fn from(e: ImportError) -> Self {
-        let kind = if e.is_retryable() { "ImportError.Retryable" } else { "ImportError.Permanent" };
+        let kind = if e.is_retryable() {
+            "ImportError.Retryable"
+        } else {
+            "ImportError.Permanent"
+        };
         lambda_runtime::Diagnostic {
             error_type: kind.to_owned(),
             error_message: e.to_string(),

@@ -103,6 +103,7 @@ pub fn survey<R: Read>(input: R) -> Result<Survey, ImportError> {
     for product in reader.by_ref() {
         let product = product.map_err(ImportError::from)?;
         check_product(&product)?;
+        warnings.extend(product.warnings.iter().cloned());
         products += 1;
         images += product.images.len() as u64;
         for variant in &product.variants {

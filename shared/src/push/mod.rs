@@ -40,7 +40,7 @@ pub struct PushRequest {
 }
 
 /// The answer to a push: counts, and what failed item by item.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct PushReport {
     pub dry_run: bool,
     pub products_created: u64,
@@ -65,7 +65,7 @@ impl PushReport {
 }
 
 /// One colorway or inventory row the push could not bring to the shop.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ItemError {
     /// `colorway:<id>` or `inventory:<colorway>:<base>`.
     pub entity: String,

@@ -580,7 +580,7 @@ impl Store {
 }
 
 /// How many items an import wrote, per kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportWrites {
     pub colorways: u64,
     pub bases: u64,

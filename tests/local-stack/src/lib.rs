@@ -1,1 +1,262 @@
+//! The local stack: `moto_server` for DynamoDB, SQS and S3 on loopback, the
+//! Shopify simulator, and the AWS resources the functions use, created with
+//! the same shapes as `template.yaml`. End-to-end tests and the demo start it
+//! through [`LocalStack::start`]; everything it starts stops when it drops.
 
+pub mod moto;
+pub mod resources;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use fibermade_sync::domain::{Account, AccountId, Integration, IntegrationId, UserId};
+use fibermade_sync::import::{ImportError, ImportReport, Importer, handle_s3_event};
+use fibermade_sync::push::Pusher;
+use fibermade_sync::shopify::{AccessToken, ClientConfig, RetryPolicy, ShopifyClient};
+use fibermade_sync::store::{Store, Tables};
+use shopify_sim::{RunningSimulator, SimConfig, SimControl};
+
+pub use moto::MotoServer;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The shop every local integration is linked to.
+pub const SHOP_DOMAIN: &str = "example-dyer.myshopify.com";
+/// The simulator's Admin API access token.
+pub const ACCESS_TOKEN: &str = "shpat_local_test_token";
+
+/// The project's root folder.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shared reference data beside the project (schema, real exports).
+pub fn shared_dir() -> PathBuf {
+    project_root().join("../shared")
+}
+
+/// A real Shopify export from the shared fixtures.
+pub fn fixture_csv(name: &str) -> PathBuf {
+    shared_dir().join("fixtures/csv").join(name)
+}
+
+/// How to start the stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Shopify's bucket: size and points restored a second.
+    pub bucket_size: f64,
+    pub restore_rate: f64,
+    /// The client's retry policy; tests shorten the waits.
+    pub retry: RetryPolicy,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            bucket_size: 2000.0,
+            restore_rate: 100.0,
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+                max_throttled: 50,
+            },
+        }
+    }
+}
+
+/// A running local stack.
+pub struct LocalStack {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub tables: Tables,
+    pub bucket: String,
+    pub store: Store,
+    pub shopify: ShopifyClient,
+    pub sim: RunningSimulator,
+    pub sim_control: SimControl,
+    pub aws_endpoint: String,
+    _moto: Option<MotoServer>,
+}
+
+impl LocalStack {
+    pub async fn start() -> Result<Self, Error> {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    /// Starts (or joins) moto, starts a simulator, and creates a fresh set of
+    /// tables and a bucket with names of their own, so tests sharing one moto
+    /// server never see each other's data.
+    pub async fn start_with(options: StackOptions) -> Result<Self, Error> {
+        let (endpoint, moto) = match std::env::var("MOTO_ENDPOINT") {
+            Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
+            _ => {
+                let moto = MotoServer::start().await?;
+                (moto.endpoint(), Some(moto))
+            }
+        };
+
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "local-stack",
+            ))
+            .load()
+            .await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&shared);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&shared)
+                .force_path_style(true)
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::new(&shared);
+
+        let suffix = uuid_suffix();
+        let tables = Tables {
+            catalog: format!("fibermade-catalog-{suffix}"),
+            sync: format!("fibermade-sync-{suffix}"),
+        };
+        let bucket = format!("fibermade-imports-{suffix}");
+        resources::create_tables(&dynamodb, &tables).await?;
+        resources::create_bucket(&s3, &bucket).await?;
+
+        let sim = RunningSimulator::start(SimConfig {
+            access_token: ACCESS_TOKEN.to_owned(),
+            shop_domain: SHOP_DOMAIN.to_owned(),
+            bucket_size: options.bucket_size,
+            restore_rate: options.restore_rate,
+            ..SimConfig::default()
+        })
+        .await?;
+        let sim_control = SimControl::new(sim.base_url());
+        let shopify = ShopifyClient::new(ClientConfig {
+            base_url_override: Some(sim.base_url()),
+            retry: options.retry,
+            request_timeout: Duration::from_secs(10),
+        })?;
+        let store = Store::new(dynamodb.clone(), tables.clone());
+
+        Ok(Self {
+            dynamodb,
+            s3,
+            sqs,
+            tables,
+            bucket,
+            store,
+            shopify,
+            sim,
+            sim_control,
+            aws_endpoint: endpoint,
+            _moto: moto,
+        })
+    }
+
+    pub fn pusher(&self) -> Pusher {
+        Pusher::new(self.store.clone(), self.shopify.clone())
+    }
+
+    pub fn importer(&self) -> Importer {
+        Importer::new(self.store.clone(), self.shopify.clone())
+    }
+
+    /// Creates an account whose creator is `creator`, with `members` besides,
+    /// linked to the simulated shop when `linked`.
+    pub async fn seed_account(
+        &self,
+        account: &str,
+        creator: &str,
+        members: &[&str],
+        linked: bool,
+    ) -> Result<Account, Error> {
+        let account = Account {
+            id: account.parse()?,
+            name: "Moss & Main Fiber Co.".to_owned(),
+            creator: creator.parse()?,
+            members: members
+                .iter()
+                .map(|m| m.parse::<UserId>())
+                .collect::<Result<_, _>>()?,
+            auto_catalog_sync: false,
+        };
+        self.store.put_account(&account).await?;
+        if linked {
+            self.link(&account.id).await?;
+        }
+        Ok(account)
+    }
+
+    /// Links an account to the simulated shop.
+    pub async fn link(&self, account: &AccountId) -> Result<Integration, Error> {
+        let integration = Integration {
+            id: IntegrationId::try_from(format!("int-{account}"))?,
+            account_id: account.clone(),
+            shop_domain: SHOP_DOMAIN.to_owned(),
+            location_id: None,
+            api_version: fibermade_sync::shopify::API_VERSION.to_owned(),
+        };
+        self.store
+            .put_integration(&integration, &AccessToken::new(ACCESS_TOKEN))
+            .await?;
+        Ok(integration)
+    }
+
+    /// Uploads an export under the account's import prefix and runs the
+    /// csv-import handler on the notification S3 would send for it.
+    pub async fn upload_and_import(
+        &self,
+        account: &AccountId,
+        name: &str,
+        body: Vec<u8>,
+    ) -> Result<Result<Vec<serde_json::Value>, ImportError>, Error> {
+        let key = format!("imports/{account}/{name}");
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(body.into())
+            .send()
+            .await?;
+        let event = resources::object_created_event(&self.bucket, &key)?;
+        Ok(handle_s3_event(&self.importer(), &self.s3, event).await)
+    }
+
+    /// Uploads and imports, expecting one object imported without a retryable
+    /// failure, and returns its report (or the rejection message).
+    pub async fn import_file(
+        &self,
+        account: &AccountId,
+        name: &str,
+        body: Vec<u8>,
+    ) -> Result<Result<ImportReport, String>, Error> {
+        let outcomes = self.upload_and_import(account, name, body).await??;
+        let outcome = outcomes
+            .into_iter()
+            .next()
+            .ok_or("the handler imported nothing")?;
+        if let Some(rejected) = outcome.get("rejected") {
+            return Ok(Err(rejected.as_str().unwrap_or_default().to_owned()));
+        }
+        Ok(Ok(
+            serde_json::from_value(outcome).map_err(|e| format!("unreadable report: {e}"))?
+        ))
+    }
+}
+
+fn uuid_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{}-{n}-{nanos:x}", std::process::id())
+}

@@ -1,0 +1,130 @@
+//! The AWS resources of the bundle, created locally with the shapes
+//! `template.yaml` declares for them.
+
+use aws_lambda_events::event::s3::S3Event;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
+};
+use fibermade_sync::store::{GSI1, Tables};
+
+use super::Error;
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, Error> {
+    Ok(KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()?)
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, Error> {
+    Ok(AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()?)
+}
+
+/// One table as the template declares it: `pk`/`sk`, the `gsi1` index, and
+/// optionally a stream and a TTL attribute.
+async fn create_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    stream: bool,
+    ttl: Option<&str>,
+) -> Result<(), Error> {
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(GSI1)
+        .key_schema(key("gsi1pk", KeyType::Hash)?)
+        .key_schema(key("gsi1sk", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()?;
+    let mut request = dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(string_attribute("pk")?)
+        .attribute_definitions(string_attribute("sk")?)
+        .attribute_definitions(string_attribute("gsi1pk")?)
+        .attribute_definitions(string_attribute("gsi1sk")?)
+        .global_secondary_indexes(gsi);
+    if stream {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()?,
+        );
+    }
+    request.send().await?;
+    if let Some(attribute) = ttl {
+        dynamodb
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(attribute)
+                    .build()?,
+            )
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// The catalog table (stream of new and old images, for the observer) and
+/// the sync table (TTL on `expires_at`).
+pub async fn create_tables(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    tables: &Tables,
+) -> Result<(), Error> {
+    create_table(dynamodb, &tables.catalog, true, None).await?;
+    create_table(dynamodb, &tables.sync, false, Some("expires_at")).await?;
+    Ok(())
+}
+
+pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), Error> {
+    s3.create_bucket().bucket(bucket).send().await?;
+    Ok(())
+}
+
+/// The ObjectCreated notification S3 sends for an object: the sample in
+/// `events/`, with the bucket and the key (URL-encoded as S3 encodes it).
+pub fn object_created_event(bucket: &str, key: &str) -> Result<S3Event, Error> {
+    let sample = std::fs::read_to_string(
+        super::project_root().join("events/csv-import/object-created.json"),
+    )?;
+    let mut event: serde_json::Value = serde_json::from_str(&sample)?;
+    let encoded: String = key
+        .split(' ')
+        .map(|part| percent_encode_key(part))
+        .collect::<Vec<_>>()
+        .join("+");
+    let s3 = &mut event["Records"][0]["s3"];
+    s3["bucket"]["name"] = serde_json::Value::String(bucket.to_owned());
+    s3["bucket"]["arn"] = serde_json::Value::String(format!("arn:aws:s3:::{bucket}"));
+    s3["object"]["key"] = serde_json::Value::String(encoded);
+    Ok(serde_json::from_value(event)?)
+}
+
+/// Encodes a key part as S3 does in notifications: unreserved characters and
+/// `/` stay, everything else is percent-encoded.
+fn percent_encode_key(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    for byte in part.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
