@@ -432,8 +432,12 @@ impl Importer {
             Ok(None) => {
                 report.links_unresolved += product.variants.len() as u64;
                 report.warn(format!(
-                    "{} (line {}): no product with handle {:?} on {}; its {} variants are not linked yet, and the first push will create the product",
-                    colorway.name, product.line, colorway.handle.as_str(), linking.integration.shop_domain, product.variants.len()
+                    "{} (line {}): no product with handle {:?} on {}; {} not linked yet, and the first push will create the product",
+                    colorway.name,
+                    product.line,
+                    colorway.handle.as_str(),
+                    linking.integration.shop_domain,
+                    variants_phrase(product.variants.len())
                 ));
                 return found;
             }
@@ -561,6 +565,13 @@ pub async fn handle_s3_event(
         }
     }
     Ok(outcomes)
+}
+
+fn variants_phrase(count: usize) -> String {
+    match count {
+        1 => "its variant is".to_owned(),
+        n => format!("its {n} variants are"),
+    }
 }
 
 /// A variant as the shop has it.

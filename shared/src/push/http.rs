@@ -189,9 +189,7 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
                     } else {
                         StatusCode::MULTI_STATUS
                     };
-                    let mut body = serde_json::to_value(&report).unwrap_or_default();
-                    body["variants_affected"] = json!(report.variants_affected());
-                    respond(status, body)
+                    respond(status, serde_json::to_value(&report).unwrap_or_default())
                 }
                 Err(e) => push_error(e),
             }

@@ -14,7 +14,7 @@
 pub mod auth;
 pub mod http;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -52,16 +52,12 @@ pub struct PushReport {
     pub quantities_unchanged: u64,
     /// Sales made on the shop during the push, merged into Fibermade's stock.
     pub sales_merged: u64,
+    /// Distinct variants the push creates, updates or restocks: the figure a
+    /// frontend asks to confirm above 50.
+    pub variants_affected: u64,
     pub errors: Vec<ItemError>,
     pub shopify_calls: u64,
     pub shopify_cost: f64,
-}
-
-impl PushReport {
-    /// Variants the push touches: the figure a frontend confirms above 50.
-    pub fn variants_affected(&self) -> u64 {
-        self.variants_created + self.variants_updated + self.quantities_set
-    }
 }
 
 /// One colorway or inventory row the push could not bring to the shop.
@@ -137,8 +133,11 @@ impl Pusher {
         Self { store, shopify }
     }
 
-    #[tracing::instrument(name = "push", skip_all, fields(account_id = %request.account_id, colorway_id = ?request.colorway_id.as_ref().map(|c| c.to_string()), dry_run = request.dry_run))]
+    #[tracing::instrument(name = "push", skip_all, fields(account_id = %request.account_id, colorway_id = tracing::field::Empty, dry_run = request.dry_run))]
     pub async fn push(&self, request: &PushRequest) -> Result<PushReport, PushError> {
+        if let Some(colorway) = &request.colorway_id {
+            tracing::Span::current().record("colorway_id", colorway.as_str());
+        }
         let stats_before = self.shopify.stats();
         let mut loaded = self.load(&request.account_id).await?;
         let colorways = self.colorways_in_scope(&loaded, request)?;
@@ -165,14 +164,19 @@ impl Pusher {
         };
 
         let products = plan_products(&loaded, &colorways, location.as_ref());
+        let mut touched: HashSet<InventoryKey> = HashSet::new();
         for work in &products {
             if work.creates {
                 report.products_created += 1;
             } else {
                 report.products_updated += 1;
             }
+            let key = |base: &BaseId| InventoryKey::new(work.colorway_id.clone(), base.clone());
+            let updated = variants_updated(&loaded, work);
             report.variants_created += work.new_variants.len() as u64;
-            report.variants_updated += variants_updated(&loaded, work) as u64;
+            report.variants_updated += updated.len() as u64;
+            touched.extend(work.new_variants.iter().map(key));
+            touched.extend(updated.into_iter().map(key));
         }
         report.products_unchanged = colorways.len() as u64 - products.len() as u64;
 
@@ -185,6 +189,8 @@ impl Pusher {
                 .sum::<u64>();
             report.quantities_set = pending.len() as u64 + with_new;
             report.quantities_unchanged = unchanged;
+            touched.extend(pending.into_iter().map(|line| line.key));
+            report.variants_affected = touched.len() as u64;
             return Ok(report);
         }
         let location = location.ok_or(PushError::NoLocation)?;
@@ -221,6 +227,8 @@ impl Pusher {
 
         let (lines, unchanged) = stock_to_push(&loaded, &colorways, &stocked_on_create);
         report.quantities_unchanged = unchanged;
+        touched.extend(lines.iter().map(|line| line.key.clone()));
+        report.variants_affected = touched.len() as u64;
         self.push_stock(&loaded, &location, lines, &run_id, &mut report)
             .await?;
 
@@ -711,8 +719,8 @@ fn plan_products(
     work
 }
 
-/// Existing variants whose price or descriptor the write changes.
-fn variants_updated(loaded: &Loaded, work: &ProductWork) -> usize {
+/// Bases whose existing variant the write changes (price or descriptor).
+fn variants_updated<'a>(loaded: &'a Loaded, work: &ProductWork) -> Vec<&'a BaseId> {
     loaded
         .catalog
         .bases
@@ -726,7 +734,8 @@ fn variants_updated(loaded: &Loaded, work: &ProductWork) -> usize {
                 .and_then(|l| l.fingerprint.as_deref());
             stored != Some(mapping::variant_fingerprint(b).as_str())
         })
-        .count()
+        .map(|b| &b.id)
+        .collect()
 }
 
 #[derive(Debug, Clone)]

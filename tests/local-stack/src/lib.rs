@@ -3,6 +3,7 @@
 //! the same shapes as `template.yaml`. End-to-end tests and the demo start it
 //! through [`LocalStack::start`]; everything it starts stops when it drops.
 
+pub mod lambda;
 pub mod moto;
 pub mod resources;
 
@@ -208,6 +209,27 @@ impl LocalStack {
         Ok(integration)
     }
 
+    /// The environment a function needs to run against this stack, as SAM
+    /// would set it in AWS.
+    pub fn function_env(&self) -> Vec<(String, String)> {
+        [
+            ("CATALOG_TABLE", self.tables.catalog.as_str()),
+            ("SYNC_TABLE", self.tables.sync.as_str()),
+            ("AWS_ENDPOINT_URL", self.aws_endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+            ("SHOPIFY_API_BASE_URL", &self.sim.base_url()),
+            ("SHOPIFY_RETRY_BASE_MS", "50"),
+            ("SHOPIFY_RETRY_MAX_MS", "1000"),
+            ("RUST_LOG", "info"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
     /// Uploads an export under the account's import prefix and runs the
     /// csv-import handler on the notification S3 would send for it.
     pub async fn upload_and_import(
@@ -226,6 +248,27 @@ impl LocalStack {
             .await?;
         let event = resources::object_created_event(&self.bucket, &key)?;
         Ok(handle_s3_event(&self.importer(), &self.s3, event).await)
+    }
+
+    /// Uploads an export; returns the notification S3 sends for it.
+    pub async fn upload(
+        &self,
+        account: &AccountId,
+        name: &str,
+        body: Vec<u8>,
+    ) -> Result<serde_json::Value, Error> {
+        let key = format!("imports/{account}/{name}");
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(body.into())
+            .send()
+            .await?;
+        Ok(serde_json::to_value(resources::object_created_event(
+            &self.bucket,
+            &key,
+        )?)?)
     }
 
     /// Uploads and imports, expecting one object imported without a retryable

@@ -128,3 +128,32 @@ fn percent_encode_key(part: &str) -> String {
     }
     out
 }
+
+/// The event API Gateway's HTTP API hands inventory-push, built from the
+/// sample in `events/`: `method` and `path` of the route, the JWT claims the
+/// authorizer verified (`None`: no authorizer context), and a JSON body.
+pub fn api_event(
+    method: &str,
+    path: &str,
+    claims: Option<serde_json::Value>,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value, Error> {
+    let sample =
+        std::fs::read_to_string(super::project_root().join("events/inventory-push/push.json"))?;
+    let mut event: serde_json::Value = serde_json::from_str(&sample)?;
+    event["rawPath"] = path.into();
+    event["routeKey"] = format!("{method} {path}").into();
+    event["requestContext"]["routeKey"] = event["routeKey"].clone();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["requestContext"]["http"]["method"] = method.into();
+    event["body"] = body.to_string().into();
+    match claims {
+        Some(claims) => event["requestContext"]["authorizer"]["jwt"]["claims"] = claims,
+        None => {
+            if let Some(context) = event["requestContext"].as_object_mut() {
+                context.remove("authorizer");
+            }
+        }
+    }
+    Ok(event)
+}

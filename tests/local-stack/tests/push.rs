@@ -290,7 +290,10 @@ async fn a_dry_run_counts_what_a_push_would_do_and_writes_nothing() {
             real.quantities_set
         )
     );
-    assert_eq!(preview.variants_affected(), 18);
+    assert_eq!(
+        preview.variants_affected, 9,
+        "3 colorways × 3 bases, each created once"
+    );
 }
 
 #[tokio::test]
@@ -314,26 +317,10 @@ async fn push_writes_integration_log_entries() {
     assert!(entry.integration_id.is_some());
 }
 
-/// Builds the request API Gateway's HTTP API hands the function, from the
-/// sample event, with the given claims (none: no authorizer context).
+/// The request API Gateway's HTTP API hands the function for a push.
 fn api_request(account: &AccountId, claims: Option<Value>, body: Value) -> lambda_http::Request {
-    let sample =
-        std::fs::read_to_string(project_root().join("events/inventory-push/push.json")).unwrap();
-    let mut event: Value = serde_json::from_str(&sample).unwrap();
     let path = format!("/accounts/{account}/push");
-    event["rawPath"] = json!(path);
-    event["requestContext"]["http"]["path"] = json!(path);
-    event["pathParameters"]["account_id"] = json!(account.to_string());
-    event["body"] = json!(body.to_string());
-    match claims {
-        Some(claims) => event["requestContext"]["authorizer"]["jwt"]["claims"] = claims,
-        None => {
-            event["requestContext"]
-                .as_object_mut()
-                .unwrap()
-                .remove("authorizer");
-        }
-    }
+    let event = local_stack::resources::api_event("POST", &path, claims, &body).unwrap();
     lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 

@@ -1,0 +1,339 @@
+//! `make demo`: a dyer's first day, end to end on the local stack.
+//!
+//! Starts moto_server and the Shopify simulator, runs the functions under
+//! `cargo lambda watch`, uploads each real Shopify export to the imports
+//! bucket and hands S3's notification to csv-import, then presses "Push to
+//! Shopify" through inventory-push as API Gateway would, and prints what a
+//! dyer would want to know. Everything it started stops when it ends.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use local_stack::lambda::LambdaWatch;
+use local_stack::resources::api_event;
+use local_stack::{Error, LocalStack, SHOP_DOMAIN, fixture_csv};
+use serde_json::{Value, json};
+
+const ACCOUNT: &str = "acct-demo";
+const CREATOR: &str = "user-demo-creator";
+const EXPORTS: &[&str] = &[
+    "legacy-export-2021.csv",
+    "template-multi-option.csv",
+    "new-format-2025.csv",
+];
+
+#[tokio::main]
+async fn main() {
+    let outcome = tokio::select! {
+        outcome = run() => outcome,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+    };
+    // Everything started is stopped by now: the stack and the watcher drop
+    // at the end of `run`, on success, failure or interruption alike.
+    match outcome {
+        Ok(true) => println!("\nDemo finished: shop and catalog agree."),
+        Ok(false) => {
+            println!("\nDemo finished, but shop and catalog disagree (see above).");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("\nDemo failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run() -> Result<bool, Error> {
+    println!("Fibermade ⇄ Shopify: import a real export and push it to a shop\n");
+    let stack = LocalStack::start().await?;
+    println!("  moto_server (DynamoDB, S3)  {}", stack.aws_endpoint);
+    println!(
+        "  Shopify simulator           {} ({SHOP_DOMAIN}, standard plan: 2000 points, 100/s)",
+        stack.sim.base_url()
+    );
+    let started = Instant::now();
+    let watch = LambdaWatch::start(&stack.function_env()).await?;
+    println!("  functions (cargo lambda)    {}", watch.endpoint());
+
+    let account = stack
+        .seed_account(ACCOUNT, CREATOR, &["user-demo-helper"], true)
+        .await?;
+    println!(
+        "\nDyer: {} (account {ACCOUNT}), linked to {SHOP_DOMAIN}\n",
+        account.name
+    );
+
+    println!(
+        "1. Import: each export uploaded to s3://{}/imports/{ACCOUNT}/, S3 → csv-import",
+        stack.bucket
+    );
+    println!(
+        "   {:<28} {:>7} {:>5} {:>9} {:>5} {:>8} {:>7} {:>8}",
+        "file", "header", "rows", "colorways", "bases", "variants", "written", "warnings"
+    );
+    let mut warnings = Vec::new();
+    for file in EXPORTS {
+        let event = stack
+            .upload(&account.id, file, std::fs::read(fixture_csv(file))?)
+            .await?;
+        let answer = watch.invoke("csv-import", &event).await?;
+        let report = &answer[0];
+        if let Some(rejected) = report.get("rejected") {
+            println!("   {file:<28} rejected: {rejected}");
+            continue;
+        }
+        let written = &report["written"];
+        let total: u64 = ["colorways", "bases", "inventory", "media"]
+            .iter()
+            .map(|k| written[k].as_u64().unwrap_or(0))
+            .sum();
+        let n = |key: &str| report[key].as_u64().unwrap_or(0);
+        println!(
+            "   {:<28} {:>7} {:>5} {:>9} {:>5} {:>8} {:>7} {:>8}",
+            file,
+            report["header"].as_str().unwrap_or("?"),
+            n("rows"),
+            n("products"),
+            n("bases"),
+            n("variants"),
+            total,
+            n("warnings_total")
+        );
+        for w in report["warnings"].as_array().into_iter().flatten() {
+            warnings.push(format!("{file}: {}", w.as_str().unwrap_or_default()));
+        }
+    }
+    if !warnings.is_empty() {
+        println!("   warnings ({}):", warnings.len());
+        for w in warnings.iter().take(8) {
+            println!("   - {}", shorten(w, 160));
+        }
+        if warnings.len() > 8 {
+            println!("   - … {} more in the integration log", warnings.len() - 8);
+        }
+    }
+    let last = EXPORTS[EXPORTS.len() - 1];
+    let again = watch
+        .invoke(
+            "csv-import",
+            &stack
+                .upload(&account.id, last, std::fs::read(fixture_csv(last))?)
+                .await?,
+        )
+        .await?;
+    println!(
+        "   importing {last} again wrote {} items",
+        again[0]["written"]
+            .as_object()
+            .map_or(0, |w| w.values().filter_map(Value::as_u64).sum::<u64>())
+    );
+
+    let catalog = stack.store.load_catalog(&account.id).await?;
+    let skeins: i64 = catalog.inventory.iter().map(|r| r.quantity).sum();
+    println!(
+        "\n   Fibermade now holds {} colorways, {} bases, {} inventory rows ({} in stock), {} images",
+        catalog.colorways.len(),
+        catalog.bases.len(),
+        catalog.inventory.len(),
+        skeins,
+        catalog.media.len()
+    );
+
+    println!(
+        "\n2. Push to Shopify: POST /accounts/{ACCOUNT}/push through API Gateway's JWT authorizer → inventory-push"
+    );
+    let claims = json!({ "sub": CREATOR, "exp": "4102444800" });
+    let preview = call_api(
+        &watch,
+        "POST",
+        &format!("/accounts/{ACCOUNT}/push/preview"),
+        Some(claims.clone()),
+        json!({}),
+    )
+    .await?;
+    println!(
+        "   preview: {} products to create, {} variants to create, {} quantities to set ({} variants: the page asks to confirm above 50)",
+        preview.1["products_created"],
+        preview.1["variants_created"],
+        preview.1["quantities_set"],
+        preview.1["variants_affected"]
+    );
+    let refused = call_api(
+        &watch,
+        "POST",
+        &format!("/accounts/{ACCOUNT}/push"),
+        Some(json!({ "sub": "user-demo-helper", "exp": "4102444800" })),
+        json!({}),
+    )
+    .await?;
+    println!(
+        "   a push by another member of the account: HTTP {}",
+        refused.0
+    );
+
+    stack.sim_control.clear_calls().await?;
+    let push_started = Instant::now();
+    let (status, report) = call_api(
+        &watch,
+        "POST",
+        &format!("/accounts/{ACCOUNT}/push"),
+        Some(claims.clone()),
+        json!({}),
+    )
+    .await?;
+    let push_time = push_started.elapsed();
+    let stats = stack.sim_control.stats().await?;
+    println!("   push: HTTP {status} in {:.1} s", push_time.as_secs_f64());
+    println!(
+        "     products created {}, variants created {}, variants updated {}, quantities set {}, errors {}",
+        report["products_created"],
+        report["variants_created"],
+        report["variants_updated"],
+        report["quantities_set"],
+        report["errors"].as_array().map_or(0, Vec::len)
+    );
+    println!(
+        "     Shopify calls {}, cost points {}, THROTTLED answers {}",
+        report["shopify_calls"], report["shopify_cost"], stats["throttled"]
+    );
+
+    stack.sim_control.clear_calls().await?;
+    let (_, second) = call_api(
+        &watch,
+        "POST",
+        &format!("/accounts/{ACCOUNT}/push"),
+        Some(claims),
+        json!({}),
+    )
+    .await?;
+    println!(
+        "   second push with nothing changed: {} Shopify calls, {} products unchanged, {} quantities unchanged",
+        second["shopify_calls"], second["products_unchanged"], second["quantities_unchanged"]
+    );
+
+    let agree = compare(&stack).await?;
+    let (_, log) = call_api(
+        &watch,
+        "GET",
+        &format!("/accounts/{ACCOUNT}/sync-log"),
+        Some(json!({ "sub": CREATOR })),
+        json!(null),
+    )
+    .await?;
+    println!("\n4. Sync activity (newest first):");
+    for entry in log["entries"].as_array().into_iter().flatten().take(5) {
+        println!(
+            "   {} {:<7} {:<11} {}",
+            entry["at"].as_str().unwrap_or(""),
+            entry["status"].as_str().unwrap_or(""),
+            entry["source"].as_str().unwrap_or(""),
+            shorten(entry["message"].as_str().unwrap_or(""), 110)
+        );
+    }
+    println!(
+        "\nTotal time {:.1} s (the first invocation of each function builds it).",
+        started.elapsed().as_secs_f64()
+    );
+    drop(watch);
+    Ok(agree)
+}
+
+/// Calls the push API through the Invoke API with the event API Gateway
+/// sends; returns the HTTP status and the JSON body.
+async fn call_api(
+    watch: &LambdaWatch,
+    method: &str,
+    path: &str,
+    claims: Option<Value>,
+    body: Value,
+) -> Result<(u64, Value), Error> {
+    let event = api_event(method, path, claims, &body)?;
+    let answer = watch.invoke("inventory-push", &event).await?;
+    let status = answer["statusCode"].as_u64().unwrap_or(0);
+    let body = answer["body"]
+        .as_str()
+        .map(serde_json::from_str)
+        .transpose()?
+        .unwrap_or(Value::Null);
+    Ok((status, body))
+}
+
+/// Compares every colorway × base of the catalog with the shop.
+async fn compare(stack: &LocalStack) -> Result<bool, Error> {
+    let catalog = stack.store.load_catalog(&ACCOUNT.parse()?).await?;
+    let state = stack.sim_control.state().await?;
+    let mut shop: BTreeMap<(String, String), (String, i64)> = BTreeMap::new();
+    let products = state["products"].as_array().cloned().unwrap_or_default();
+    for product in &products {
+        for variant in product["variants"].as_array().into_iter().flatten() {
+            let base = variant["selectedOptions"][0]["value"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            let available = variant["levels"][0]["available"]
+                .as_i64()
+                .unwrap_or(i64::MIN);
+            shop.insert(
+                (product["handle"].as_str().unwrap_or("").to_owned(), base),
+                (
+                    variant["price"].as_str().unwrap_or("").to_owned(),
+                    available,
+                ),
+            );
+        }
+    }
+    let on_shop: i64 = shop.values().map(|(_, q)| *q).sum();
+    println!(
+        "\n3. The shop now: {} products, {} variants, {} in stock",
+        products.len(),
+        shop.len(),
+        on_shop
+    );
+
+    let mut mismatches = Vec::new();
+    for row in &catalog.inventory {
+        let colorway = catalog
+            .colorways
+            .iter()
+            .find(|c| c.id == row.key.colorway_id);
+        let base = catalog.bases.iter().find(|b| b.id == row.key.base_id);
+        let (Some(colorway), Some(base)) = (colorway, base) else {
+            continue;
+        };
+        let key = (colorway.handle.to_string(), base.descriptor.to_string());
+        match shop.get(&key) {
+            Some((price, q)) if *q == row.quantity && *price == base.retail_price.to_string() => {}
+            other => mismatches.push(format!(
+                "{} / {}: Fibermade {} at {}, shop {:?}",
+                key.0, key.1, row.quantity, base.retail_price, other
+            )),
+        }
+    }
+    let expected = catalog.colorways.len() * catalog.bases.len();
+    let agree = mismatches.is_empty()
+        && shop.len() == expected
+        && products.len() == catalog.colorways.len();
+    if agree {
+        println!(
+            "   check: every colorway × base ({expected}) has the same price and stock on both sides ✔"
+        );
+    } else {
+        println!(
+            "   check FAILED: {} differences, {} variants on the shop for {expected} expected",
+            mismatches.len(),
+            shop.len()
+        );
+        for m in mismatches.iter().take(10) {
+            println!("   - {m}");
+        }
+    }
+    Ok(agree)
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max).collect();
+    format!("{cut}…")
+}
