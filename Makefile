@@ -1,0 +1,47 @@
+# One command for each habit. `make demo` and `make test` install what they
+# need first (a project-local virtualenv with pinned moto, cfn-lint and
+# cargo-lambda); nothing has to be installed by hand.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+STAMP := $(VENV)/.installed
+PYTHON ?= python3
+CARGO ?= cargo
+
+.PHONY: help setup build test demo lint bench clean
+
+help:
+	@echo "make demo   import the real Shopify exports and push them to the simulated shop, end to end"
+	@echo "make test   every test: unit, simulator, end to end on the local stack, Lambda runtime"
+	@echo "make lint   rustfmt check, clippy with warnings denied, cfn-lint on template.yaml"
+	@echo "make bench  push and import figures (calls, cost points, rows/s, memory)"
+
+$(STAMP): infra/local/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/local/requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+test: setup build
+	infra/local/with-moto $(CARGO) test --workspace --all-targets --no-fail-fast
+
+demo: setup
+	$(CARGO) build -p csv-import -p inventory-push -p local-stack --bins
+	$(CARGO) run --quiet -p local-stack --bin demo
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+
+bench: setup
+	$(CARGO) build --release -p local-stack --bins
+	infra/local/with-moto $(CARGO) run --release --quiet -p local-stack --bin bench
+
+clean:
+	rm -rf $(VENV) target
