@@ -104,7 +104,7 @@ pub fn object_created_event(bucket: &str, key: &str) -> Result<S3Event, Error> {
     let mut event: serde_json::Value = serde_json::from_str(&sample)?;
     let encoded: String = key
         .split(' ')
-        .map(|part| percent_encode_key(part))
+        .map(|part| percent_encoding::utf8_percent_encode(part, S3_KEY).to_string())
         .collect::<Vec<_>>()
         .join("+");
     let s3 = &mut event["Records"][0]["s3"];
@@ -114,20 +114,14 @@ pub fn object_created_event(bucket: &str, key: &str) -> Result<S3Event, Error> {
     Ok(serde_json::from_value(event)?)
 }
 
-/// Encodes a key part as S3 does in notifications: unreserved characters and
-/// `/` stay, everything else is percent-encoded.
-fn percent_encode_key(part: &str) -> String {
-    let mut out = String::with_capacity(part.len());
-    for byte in part.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
+/// What S3 leaves unencoded in notification keys: unreserved characters and
+/// `/`; a space becomes `+` (handled by the caller).
+const S3_KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
 
 /// The event API Gateway's HTTP API hands inventory-push, built from the
 /// sample in `events/`: `method` and `path` of the route, the JWT claims the
