@@ -201,6 +201,9 @@ pub fn plan_product(
         }],
         variants,
         metafields,
+        // Limitation: a colorway whose last image was removed sends no files,
+        // which leaves the shop's media as it was; clearing it needs an
+        // explicit empty list once we know the shop had media from us.
         files: if files.is_empty() { None } else { Some(files) },
     };
 

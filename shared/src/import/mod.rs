@@ -9,6 +9,14 @@
 //! again and written, a batch of products at a time, writing only what
 //! differs from the catalog. A bad file therefore changes nothing, and the
 //! same file imported twice writes nothing the second time.
+//!
+//! Limitation: an import adds and updates, it never deletes: a colorway or
+//! image missing from a later file stays in the catalog.
+//! Limitation: variants of a file without ID columns are looked up on the
+//! shop one product a call; a large first import into a linked account would
+//! be faster with one bulk query of all products.
+//! Limitation: `per_pan` is not read from exports (Shopify has no column for
+//! it unless a metafield column is added); imported colorways have none.
 
 pub mod reader;
 mod source;

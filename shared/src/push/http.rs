@@ -5,6 +5,11 @@
 //! | `POST /accounts/{account}/push` | push the account, or one colorway with `{"colorway_id": …}`; `{"dry_run": true}` or `?dry_run=true` only counts |
 //! | `POST /accounts/{account}/push/preview` | the same as a dry run |
 //! | `GET /accounts/{account}/sync-log?limit=N` | recent integration-log entries, newest first |
+//!
+//! Limitation: every push runs within the request, so a catalog too large
+//! for API Gateway's 30 s limit times out at the gateway (the push itself
+//! finishes and a retry is cheap, since it writes only what differs); running
+//! such pushes as a queued job with a status route is the fix.
 
 use std::collections::HashMap;
 

@@ -414,6 +414,10 @@ impl Pusher {
 
     /// Records a row as synced; a person's edit made during the push wins and
     /// leaves the row pending for the next push.
+    ///
+    /// Limitation: one conditional write per row; a first push of thousands
+    /// of variants spends most of its time here, where writes in parallel
+    /// (or a transaction per batch) would be faster.
     async fn record_sync(
         &self,
         loaded: &Loaded,

@@ -367,6 +367,11 @@ pub struct BulkInventoryQuantity {
 
 impl ShopifyClient {
     /// Creates or updates a product with all its variants.
+    ///
+    /// Limitation: a product takes at most 250 variants in one call here
+    /// (Shopify allows 2048 through productSet), so an account with more than
+    /// 250 bases gets `InputTooLarge`; sending the rest with
+    /// `productVariantsBulkCreate` in chunks would lift it.
     pub async fn product_set(
         &self,
         shop: &Shop,
