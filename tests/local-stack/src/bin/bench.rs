@@ -94,16 +94,17 @@ async fn seed_catalog(stack: &LocalStack, account: &AccountId, colorways: usize,
     Ok(())
 }
 
-async fn timed_push(stack: &LocalStack, account: &AccountId) -> Result<(PushReport, Duration, u64), Error> {
-    stack.sim_control.clear_calls().await?;
+/// One push, timed, with the write calls and THROTTLED answers the client saw.
+async fn timed_push(stack: &LocalStack, account: &AccountId) -> Result<(PushReport, Duration, u64, u64), Error> {
+    let before = stack.shopify.stats();
     let started = Instant::now();
     let report = stack
         .pusher()
         .push(&PushRequest { account_id: account.clone(), colorway_id: None, dry_run: false })
         .await?;
     let elapsed = started.elapsed();
-    let throttled = stack.sim_control.stats().await?["throttled"].as_u64().unwrap_or(0);
-    Ok((report, elapsed, throttled))
+    let after = stack.shopify.stats();
+    Ok((report, elapsed, after.write_calls() - before.write_calls(), after.throttled - before.throttled))
 }
 
 async fn bench_push(colorways: usize, bases: usize) -> Result<(), Error> {
@@ -112,8 +113,8 @@ async fn bench_push(colorways: usize, bases: usize) -> Result<(), Error> {
     seed_catalog(&stack, &account, colorways, bases).await?;
     let variants = colorways * bases;
 
-    let (first, first_time, first_throttled) = timed_push(&stack, &account).await?;
-    let (second, second_time, _) = timed_push(&stack, &account).await?;
+    let (first, first_time, first_writes, first_throttled) = timed_push(&stack, &account).await?;
+    let (second, second_time, second_writes, second_throttled) = timed_push(&stack, &account).await?;
     let calls = |r: &PushReport| r.shopify_calls;
 
     // The baseline starts from an empty shop with a fresh bucket.
@@ -126,8 +127,8 @@ async fn bench_push(colorways: usize, bases: usize) -> Result<(), Error> {
     let row = |name: &str, calls: u64, writes: u64, cost: f64, time: Duration, throttled: u64| {
         println!("  {name:<34} {calls:>7} {writes:>8} {cost:>9.0} {:>9.1} {:>6.1} {throttled:>10}", time.as_secs_f64(), floor(cost).as_secs_f64());
     };
-    row("first push", calls(&first), first.products_created + first.products_updated + first.quantities_set.saturating_sub(first.variants_created).div_ceil(250), first.shopify_cost, first_time, first_throttled);
-    row("second push, nothing changed", calls(&second), 0, second.shopify_cost, second_time, 0);
+    row("first push", calls(&first), first_writes, first.shopify_cost, first_time, first_throttled);
+    row("second push, nothing changed", calls(&second), second_writes, second.shopify_cost, second_time, second_throttled);
     row("one call per variant (baseline)", baseline_calls, baseline_calls, baseline_cost, baseline_time, 0);
     println!(
         "  first push: {} products and {} variants created, {} quantities set, {} errors",
