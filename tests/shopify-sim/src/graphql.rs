@@ -107,6 +107,13 @@ pub async fn handle(
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::GATEWAY_TIMEOUT);
             (status, "upstream request timeout").into_response()
         }
+        // Shopify's 429 tells the client how long to wait.
+        _ if answer.status == StatusCode::TOO_MANY_REQUESTS => (
+            answer.status,
+            [("Retry-After", "1.0")],
+            axum::Json(answer.body),
+        )
+            .into_response(),
         _ => (answer.status, axum::Json(answer.body)).into_response(),
     }
 }

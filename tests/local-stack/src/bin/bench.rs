@@ -14,8 +14,8 @@ use fibermade_sync::import::survey::survey;
 use fibermade_sync::import::{Importer, Source};
 use fibermade_sync::push::{PushReport, PushRequest};
 use fibermade_sync::shopify::operations::{
-    BulkInventoryQuantity, BulkVariantInput, InventoryItemInput, InventoryQuantityInput, OptionSetInput, OptionValueInput, ProductSetInput,
-    VariantOptionValue, VariantSetInput,
+    BulkInventoryQuantity, BulkVariantInput, InventoryItemInput, InventoryQuantityInput,
+    OptionSetInput, OptionValueInput, ProductSetInput, VariantOptionValue, VariantSetInput,
 };
 use fibermade_sync::shopify::{AccessToken, ProductIdentifier, QuantityLine, Shop};
 use fibermade_sync::store::CatalogChange;
@@ -34,7 +34,9 @@ async fn main() -> Result<(), Error> {
     }
 
     println!("Fibermade ⇄ Shopify benchmarks ({})", machine());
-    println!("Shopify simulator at standard-plan limits: bucket {STANDARD_BUCKET}, {STANDARD_RATE} points/s\n");
+    println!(
+        "Shopify simulator at standard-plan limits: bucket {STANDARD_BUCKET}, {STANDARD_RATE} points/s\n"
+    );
     bench_push(200, 6).await?;
     bench_import(100_000).await?;
     Ok(())
@@ -44,7 +46,11 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|info| info.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     format!("{cpus} cores, {model}")
 }
@@ -54,7 +60,12 @@ fn floor(cost: f64) -> Duration {
     Duration::from_secs_f64(((cost - STANDARD_BUCKET).max(0.0)) / STANDARD_RATE)
 }
 
-async fn seed_catalog(stack: &LocalStack, account: &AccountId, colorways: usize, bases: usize) -> Result<(), Error> {
+async fn seed_catalog(
+    stack: &LocalStack,
+    account: &AccountId,
+    colorways: usize,
+    bases: usize,
+) -> Result<(), Error> {
     let mut changes = Vec::new();
     let base_list: Vec<Base> = (0..bases)
         .map(|b| {
@@ -83,7 +94,10 @@ async fn seed_catalog(stack: &LocalStack, account: &AccountId, colorways: usize,
         };
         for (b, base) in base_list.iter().enumerate() {
             changes.push(CatalogChange::InventoryQuantity {
-                key: fibermade_sync::domain::InventoryKey::new(colorway.id.clone(), base.id.clone()),
+                key: fibermade_sync::domain::InventoryKey::new(
+                    colorway.id.clone(),
+                    base.id.clone(),
+                ),
                 quantity: ((c * 7 + b * 3) % 13) as i64,
                 shop_quantity: None,
             });
@@ -95,44 +109,100 @@ async fn seed_catalog(stack: &LocalStack, account: &AccountId, colorways: usize,
 }
 
 /// One push, timed, with the write calls and THROTTLED answers the client saw.
-async fn timed_push(stack: &LocalStack, account: &AccountId) -> Result<(PushReport, Duration, u64, u64), Error> {
+async fn timed_push(
+    stack: &LocalStack,
+    account: &AccountId,
+) -> Result<(PushReport, Duration, u64, u64), Error> {
     let before = stack.shopify.stats();
     let started = Instant::now();
     let report = stack
         .pusher()
-        .push(&PushRequest { account_id: account.clone(), colorway_id: None, dry_run: false })
+        .push(&PushRequest {
+            account_id: account.clone(),
+            colorway_id: None,
+            dry_run: false,
+        })
         .await?;
     let elapsed = started.elapsed();
     let after = stack.shopify.stats();
-    Ok((report, elapsed, after.write_calls() - before.write_calls(), after.throttled - before.throttled))
+    Ok((
+        report,
+        elapsed,
+        after.write_calls() - before.write_calls(),
+        after.throttled - before.throttled,
+    ))
 }
 
 async fn bench_push(colorways: usize, bases: usize) -> Result<(), Error> {
-    let stack = LocalStack::start_with(StackOptions { bucket_size: STANDARD_BUCKET, restore_rate: STANDARD_RATE, ..StackOptions::default() }).await?;
-    let account = stack.seed_account("acct-bench", "user-1", &[], true).await?.id;
+    let stack = LocalStack::start_with(StackOptions {
+        bucket_size: STANDARD_BUCKET,
+        restore_rate: STANDARD_RATE,
+        ..StackOptions::default()
+    })
+    .await?;
+    let account = stack
+        .seed_account("acct-bench", "user-1", &[], true)
+        .await?
+        .id;
     seed_catalog(&stack, &account, colorways, bases).await?;
     let variants = colorways * bases;
 
     let (first, first_time, first_writes, first_throttled) = timed_push(&stack, &account).await?;
-    let (second, second_time, second_writes, second_throttled) = timed_push(&stack, &account).await?;
+    let (second, second_time, second_writes, second_throttled) =
+        timed_push(&stack, &account).await?;
     let calls = |r: &PushReport| r.shopify_calls;
 
     // The baseline starts from an empty shop with a fresh bucket.
     stack.sim_control.reset().await?;
-    stack.sim_control.configure_bucket(Some(STANDARD_BUCKET), Some(STANDARD_RATE), true).await?;
-    let (baseline_calls, baseline_cost, baseline_time) = one_call_per_variant(&stack, colorways, bases).await?;
+    stack
+        .sim_control
+        .configure_bucket(Some(STANDARD_BUCKET), Some(STANDARD_RATE), true)
+        .await?;
+    let (baseline_calls, baseline_cost, baseline_time) =
+        one_call_per_variant(&stack, colorways, bases).await?;
 
     println!("Push of {colorways} colorways × {bases} bases ({variants} variants)");
-    println!("  {:<34} {:>7} {:>8} {:>9} {:>9} {:>6} {:>10}", "", "calls", "writes", "points", "time s", "floor", "THROTTLED");
+    println!(
+        "  {:<34} {:>7} {:>8} {:>9} {:>9} {:>6} {:>10}",
+        "", "calls", "writes", "points", "time s", "floor", "THROTTLED"
+    );
     let row = |name: &str, calls: u64, writes: u64, cost: f64, time: Duration, throttled: u64| {
-        println!("  {name:<34} {calls:>7} {writes:>8} {cost:>9.0} {:>9.1} {:>6.1} {throttled:>10}", time.as_secs_f64(), floor(cost).as_secs_f64());
+        println!(
+            "  {name:<34} {calls:>7} {writes:>8} {cost:>9.0} {:>9.1} {:>6.1} {throttled:>10}",
+            time.as_secs_f64(),
+            floor(cost).as_secs_f64()
+        );
     };
-    row("first push", calls(&first), first_writes, first.shopify_cost, first_time, first_throttled);
-    row("second push, nothing changed", calls(&second), second_writes, second.shopify_cost, second_time, second_throttled);
-    row("one call per variant (baseline)", baseline_calls, baseline_calls, baseline_cost, baseline_time, 0);
+    row(
+        "first push",
+        calls(&first),
+        first_writes,
+        first.shopify_cost,
+        first_time,
+        first_throttled,
+    );
+    row(
+        "second push, nothing changed",
+        calls(&second),
+        second_writes,
+        second.shopify_cost,
+        second_time,
+        second_throttled,
+    );
+    row(
+        "one call per variant (baseline)",
+        baseline_calls,
+        baseline_calls,
+        baseline_cost,
+        baseline_time,
+        0,
+    );
     println!(
         "  first push: {} products and {} variants created, {} quantities set, {} errors",
-        first.products_created, first.variants_created, first.quantities_set, first.errors.len()
+        first.products_created,
+        first.variants_created,
+        first.quantities_set,
+        first.errors.len()
     );
     println!(
         "  the baseline spends {:.1}× the calls and {:.1}× the points; at the standard plan its floor is {:.0} s",
@@ -140,7 +210,9 @@ async fn bench_push(colorways: usize, bases: usize) -> Result<(), Error> {
         baseline_cost / first.shopify_cost.max(1.0),
         floor(baseline_cost).as_secs_f64()
     );
-    println!("  (baseline wall time measured at restore rate {BASELINE_RATE}/s to keep the run short; its floor is computed for 100/s)\n");
+    println!(
+        "  (baseline wall time measured at restore rate {BASELINE_RATE}/s to keep the run short; its floor is computed for 100/s)\n"
+    );
     Ok(())
 }
 
@@ -150,15 +222,28 @@ const BASELINE_RATE: f64 = 1000.0;
 
 /// What a naive sync does: create each product with one variant, add every
 /// other variant with its own call, set every quantity with its own call.
-async fn one_call_per_variant(stack: &LocalStack, colorways: usize, bases: usize) -> Result<(u64, f64, Duration), Error> {
-    stack.sim_control.configure_bucket(Some(STANDARD_BUCKET), Some(BASELINE_RATE), true).await?;
+async fn one_call_per_variant(
+    stack: &LocalStack,
+    colorways: usize,
+    bases: usize,
+) -> Result<(u64, f64, Duration), Error> {
+    stack
+        .sim_control
+        .configure_bucket(Some(STANDARD_BUCKET), Some(BASELINE_RATE), true)
+        .await?;
     let shopify = stack.shopify.clone();
     shopify.reset_stats();
-    let shop = Shop { domain: SHOP_DOMAIN.into(), access_token: AccessToken::new(ACCESS_TOKEN) };
+    let shop = Shop {
+        domain: SHOP_DOMAIN.into(),
+        access_token: AccessToken::new(ACCESS_TOKEN),
+    };
     let location = shopify.locations(&shop).await?.remove(0).id;
     let started = Instant::now();
     for c in 0..colorways {
-        let variant = |b: usize| VariantOptionValue { option_name: "Base".into(), name: format!("Base {b:02}") };
+        let variant = |b: usize| VariantOptionValue {
+            option_name: "Base".into(),
+            name: format!("Base {b:02}"),
+        };
         let input = ProductSetInput {
             title: format!("Colorway {c:04}"),
             handle: format!("baseline-{c:04}"),
@@ -166,18 +251,34 @@ async fn one_call_per_variant(stack: &LocalStack, colorways: usize, bases: usize
             vendor: "Baseline".into(),
             status: "ACTIVE",
             tags: vec![],
-            product_options: vec![OptionSetInput { name: "Base".into(), position: 1, values: vec![OptionValueInput { name: "Base 00".into() }] }],
+            product_options: vec![OptionSetInput {
+                name: "Base".into(),
+                position: 1,
+                values: vec![OptionValueInput {
+                    name: "Base 00".into(),
+                }],
+            }],
             variants: vec![VariantSetInput {
                 id: None,
                 option_values: vec![variant(0)],
                 price: "20.50".into(),
                 inventory_item: InventoryItemInput { tracked: true },
-                inventory_quantities: Some(vec![InventoryQuantityInput { location_id: location.clone(), name: "available", quantity: 0 }]),
+                inventory_quantities: Some(vec![InventoryQuantityInput {
+                    location_id: location.clone(),
+                    name: "available",
+                    quantity: 0,
+                }]),
             }],
             metafields: vec![],
             files: None,
         };
-        let product = shopify.product_set(&shop, &ProductIdentifier::Handle(input.handle.clone()), &input).await?;
+        let product = shopify
+            .product_set(
+                &shop,
+                &ProductIdentifier::Handle(input.handle.clone()),
+                &input,
+            )
+            .await?;
         let mut items = vec![product.variants.nodes[0].inventory_item.id.clone()];
         for b in 1..bases {
             let created = shopify
@@ -189,15 +290,30 @@ async fn one_call_per_variant(stack: &LocalStack, colorways: usize, bases: usize
                         option_values: vec![variant(b)],
                         price: format!("{}.50", 20 + b),
                         inventory_item: Some(InventoryItemInput { tracked: true }),
-                        inventory_quantities: Some(vec![BulkInventoryQuantity { location_id: location.clone(), available_quantity: 0 }]),
+                        inventory_quantities: Some(vec![BulkInventoryQuantity {
+                            location_id: location.clone(),
+                            available_quantity: 0,
+                        }]),
                     }],
                 )
                 .await?;
             items.extend(created.into_iter().map(|v| v.inventory_item.id));
         }
         for (b, item) in items.into_iter().enumerate() {
-            let line = QuantityLine { inventory_item_id: item, location_id: location.clone(), quantity: ((c * 7 + b * 3) % 13) as i64, change_from_quantity: Some(0) };
-            shopify.set_inventory_quantities(&shop, &[line], &format!("baseline-{c}-{b}"), "gid://fibermade/Bench/baseline").await?;
+            let line = QuantityLine {
+                inventory_item_id: item,
+                location_id: location.clone(),
+                quantity: ((c * 7 + b * 3) % 13) as i64,
+                change_from_quantity: Some(0),
+            };
+            shopify
+                .set_inventory_quantities(
+                    &shop,
+                    &[line],
+                    &format!("baseline-{c}-{b}"),
+                    "gid://fibermade/Bench/baseline",
+                )
+                .await?;
         }
     }
     let stats = shopify.stats();
@@ -215,7 +331,13 @@ struct GeneratedExport {
     offset: usize,
 }
 
-const BASES: [&str; 5] = ["Merino Fingering", "Merino DK", "Sock 75/25", "Mohair Lace", "Bulky"];
+const BASES: [&str; 5] = [
+    "Merino Fingering",
+    "Merino DK",
+    "Sock 75/25",
+    "Mohair Lace",
+    "Bulky",
+];
 
 fn generated_export(rows: usize) -> GeneratedExport {
     let header = std::fs::read_to_string(fixture_csv("legacy-export-2021.csv"))
@@ -243,14 +365,23 @@ impl GeneratedExport {
         set("Handle", format!("colorway-{product:06}"));
         if variant == 0 {
             set("Title", format!("Colorway {product}"));
-            set("Body (HTML)", "\"<p>Hand-dyed,\nin small batches.</p>\"".into());
+            set(
+                "Body (HTML)",
+                "\"<p>Hand-dyed,\nin small batches.</p>\"".into(),
+            );
             set("Option1 Name", "Base".into());
-            set("Image Src", format!("https://cdn.example.com/{product}.jpg"));
+            set(
+                "Image Src",
+                format!("https://cdn.example.com/{product}.jpg"),
+            );
             set("Image Position", "1".into());
             set("Status", "active".into());
         }
         set("Option1 Value", BASES[variant].into());
-        set("Variant Inventory Qty", ((product + variant) % 17).to_string());
+        set(
+            "Variant Inventory Qty",
+            ((product + variant) % 17).to_string(),
+        );
         set("Variant Price", format!("{}.00", 24 + variant * 2));
         self.buffer = format!("{}\n", cells.join(",")).into_bytes();
         self.offset = 0;
@@ -276,7 +407,11 @@ impl Read for GeneratedExport {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -287,7 +422,11 @@ async fn bench_import(rows: usize) -> Result<(), Error> {
             .args(["import-child", mode, &rows.to_string()])
             .output()?;
         if !output.status.success() {
-            return Err(format!("import bench ({mode}) failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+            return Err(format!(
+                "import bench ({mode}) failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
         }
         print!("{}", String::from_utf8_lossy(&output.stdout));
     }
@@ -300,24 +439,39 @@ async fn import_child(args: &[String]) -> Result<(), Error> {
     let started = Instant::now();
     match mode {
         "parse" => {
-            let survey = tokio::task::spawn_blocking(move || survey(generated_export(rows))).await??;
+            let survey =
+                tokio::task::spawn_blocking(move || survey(generated_export(rows))).await??;
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "  {:<34} {:>9.0} rows/s {:>7.2} s  peak memory {:>6.1} MB  ({} products, {} bases)",
-                "parse and map (first pass)", survey.rows as f64 / secs, secs, peak_rss_mb(), survey.products, survey.bases.len()
+                "parse and map (first pass)",
+                survey.rows as f64 / secs,
+                secs,
+                peak_rss_mb(),
+                survey.products,
+                survey.bases.len()
             );
         }
         _ => {
             let stack = LocalStack::start().await?;
-            let account = stack.seed_account("acct-import-bench", "user-1", &[], false).await?.id;
+            let account = stack
+                .seed_account("acct-import-bench", "user-1", &[], false)
+                .await?
+                .id;
             let importer = Importer::new(stack.store.clone(), stack.shopify.clone());
-            let source = Source::reader("generated.csv", move || Ok(Box::new(generated_export(rows)) as Box<dyn Read + Send>));
+            let source = Source::reader("generated.csv", move || {
+                Ok(Box::new(generated_export(rows)) as Box<dyn Read + Send>)
+            });
             let started = Instant::now();
             let report = importer.import(&account, &source).await?;
             let secs = started.elapsed().as_secs_f64();
             println!(
                 "  {:<34} {:>9.0} rows/s {:>7.2} s  peak memory {:>6.1} MB  ({} items written to DynamoDB on moto)",
-                "full import with DynamoDB writes", report.rows as f64 / secs, secs, peak_rss_mb(), report.written.total()
+                "full import with DynamoDB writes",
+                report.rows as f64 / secs,
+                secs,
+                peak_rss_mb(),
+                report.written.total()
             );
         }
     }
