@@ -34,6 +34,12 @@ fn required(name: &'static str) -> Result<String, ConfigError> {
     var(name).ok_or(ConfigError::Missing(name))
 }
 
+/// A variable one function needs beyond the common configuration, such as
+/// `PULL_QUEUE_URL` or `SHOPIFY_WEBHOOK_SECRET`.
+pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
+    required(name)
+}
+
 fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match var(name) {
         None => Ok(default),

@@ -613,6 +613,8 @@ pub struct Inventory {
     /// The quantity the shop held when we last synced; the `changeFromQuantity`
     /// of the next push, and the base of the conflict rule.
     pub synced_quantity: Option<Quantity>,
+    /// `updated_at` of the last webhook applied; older deliveries are stale.
+    pub shop_updated_at: Option<OffsetDateTime>,
     /// Bumped on every write; writers that race compare it.
     pub version: u64,
 }

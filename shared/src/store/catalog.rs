@@ -172,7 +172,7 @@ fn decode_base(account: &AccountId, item: &Item) -> Result<Base, StoreError> {
     })
 }
 
-fn encode_inventory(i: &Inventory, writer: Writer) -> Item {
+pub(crate) fn encode_inventory(i: &Inventory, writer: Writer) -> Item {
     ItemBuilder::new(account_pk(&i.account_id), inventory_sk(&i.key))
         .s("entity", "inventory")
         .s("colorway_id", i.key.colorway_id.as_str())
@@ -181,6 +181,7 @@ fn encode_inventory(i: &Inventory, writer: Writer) -> Item {
         .s("sync_status", i.sync_status.as_str())
         .opt_time("last_synced_at", i.last_synced_at)
         .opt_n("synced_quantity", i.synced_quantity)
+        .opt_time("shop_updated_at", i.shop_updated_at)
         .n("version", i.version)
         .s("writer", writer.as_str())
         .time("updated_at", OffsetDateTime::now_utc())
@@ -197,6 +198,7 @@ fn decode_inventory(account: &AccountId, item: &Item) -> Result<Inventory, Store
         // Rows written before sync_status existed count as never pushed.
         sync_status: r.opt_parse("sync_status")?.unwrap_or(SyncStatus::Pending),
         synced_quantity: r.opt_n("synced_quantity")?,
+        shop_updated_at: r.opt_time("shop_updated_at")?,
         version: r.opt_n("version")?.unwrap_or(0),
     })
 }
@@ -225,6 +227,11 @@ fn decode_media(item: &Item) -> Result<Media, StoreError> {
         position: r.n("position")?,
         is_primary: r.bool_or("is_primary", false)?,
     })
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn corrupt(item: &Item, error: impl std::fmt::Display) -> StoreError {
@@ -415,6 +422,7 @@ impl Store {
                                 last_synced_at: None,
                                 sync_status: SyncStatus::Pending,
                                 synced_quantity: shop_quantity,
+                                shop_updated_at: None,
                                 version: 1,
                             };
                             batch.push(encode_inventory(&row, Writer::Import));
@@ -494,6 +502,7 @@ impl Store {
                 last_synced_at: None,
                 sync_status: SyncStatus::Pending,
                 synced_quantity: None,
+                shop_updated_at: None,
                 version: 1,
             };
             let result = self
@@ -545,17 +554,35 @@ impl Store {
         account: &AccountId,
         sync: &InventorySync,
     ) -> Result<(), StoreError> {
-        let row = Inventory {
-            account_id: account.clone(),
-            key: sync.key.clone(),
-            quantity: sync.quantity,
-            last_synced_at: Some(sync.at),
-            sync_status: sync.status,
-            synced_quantity: Some(sync.synced_quantity),
-            version: sync.expected_version + 1,
-        };
-        self.conditional_inventory_put(&row, sync.expected_version, Writer::Sync)
-            .await
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.catalog)
+            .set_key(Some(super::key(
+                account_pk(account),
+                inventory_sk(&sync.key),
+            )))
+            .update_expression(
+                "SET quantity = :q, synced_quantity = :s, sync_status = :st, last_synced_at = :at, \
+                 version = :next, writer = :w, updated_at = :at",
+            )
+            .condition_expression("version = :v")
+            .expression_attribute_values(":q", attrs::n(sync.quantity))
+            .expression_attribute_values(":s", attrs::n(sync.synced_quantity))
+            .expression_attribute_values(":st", attrs::s(sync.status.as_str()))
+            .expression_attribute_values(":at", attrs::s(rfc3339(sync.at)))
+            .expression_attribute_values(":next", attrs::n(sync.expected_version + 1))
+            .expression_attribute_values(":v", attrs::n(sync.expected_version))
+            .expression_attribute_values(":w", attrs::s(Writer::Sync.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
+                what: format!("inventory {}", sync.key),
+            }),
+            Err(e) => Err(StoreError::from_sdk("UpdateItem", e)),
+        }
     }
 
     /// Marks rows whose push failed, keeping their quantities.

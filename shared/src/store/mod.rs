@@ -18,6 +18,7 @@ mod catalog;
 mod integrations;
 mod links;
 mod log;
+mod pulls;
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
 
 pub use catalog::{Catalog, CatalogChange, ImportWrites, InventorySync};
 pub use log::LOG_RETENTION;
+pub use pulls::{DEDUPE_RETENTION, PullWriteError};
 
 use attrs::Item;
 

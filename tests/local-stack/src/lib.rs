@@ -6,6 +6,7 @@
 pub mod lambda;
 pub mod moto;
 pub mod resources;
+pub mod router;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The shop every local integration is linked to.
 pub const SHOP_DOMAIN: &str = "example-dyer.myshopify.com";
+/// The app's webhook signing secret on the local stack.
+pub const WEBHOOK_SECRET: &str = "shpss_local_webhook_secret";
+
 /// The simulator's Admin API access token.
 pub const ACCESS_TOKEN: &str = "shpat_local_test_token";
 
@@ -75,6 +79,9 @@ pub struct LocalStack {
     pub sqs: aws_sdk_sqs::Client,
     pub tables: Tables,
     pub bucket: String,
+    /// The pull queue (webhook ingress → sync worker) and its dead-letter queue.
+    pub pull_queue: String,
+    pub pull_dlq: String,
     pub store: Store,
     pub shopify: ShopifyClient,
     pub sim: RunningSimulator,
@@ -128,6 +135,7 @@ impl LocalStack {
         let bucket = format!("fibermade-imports-{suffix}");
         resources::create_tables(&dynamodb, &tables).await?;
         resources::create_bucket(&s3, &bucket).await?;
+        let (pull_queue, pull_dlq) = resources::create_pull_queues(&sqs, &suffix, 3).await?;
 
         let sim = RunningSimulator::start(SimConfig {
             access_token: ACCESS_TOKEN.to_owned(),
@@ -151,6 +159,8 @@ impl LocalStack {
             sqs,
             tables,
             bucket,
+            pull_queue,
+            pull_dlq,
             store,
             shopify,
             sim,
@@ -162,6 +172,19 @@ impl LocalStack {
 
     pub fn pusher(&self) -> Pusher {
         Pusher::new(self.store.clone(), self.shopify.clone())
+    }
+
+    pub fn puller(&self) -> fibermade_sync::pull::Puller {
+        fibermade_sync::pull::Puller::new(self.store.clone())
+    }
+
+    pub fn ingress(&self) -> fibermade_sync::webhook::ingress::Ingress {
+        fibermade_sync::webhook::ingress::Ingress {
+            store: self.store.clone(),
+            sqs: self.sqs.clone(),
+            queue_url: self.pull_queue.clone(),
+            secret: fibermade_sync::webhook::signature::WebhookSecret::new(WEBHOOK_SECRET),
+        }
     }
 
     pub fn importer(&self) -> Importer {
@@ -221,6 +244,8 @@ impl LocalStack {
             ("AWS_SECRET_ACCESS_KEY", "testing"),
             ("S3_FORCE_PATH_STYLE", "true"),
             ("SHOPIFY_API_BASE_URL", &self.sim.base_url()),
+            ("PULL_QUEUE_URL", &self.pull_queue),
+            ("SHOPIFY_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("SHOPIFY_RETRY_BASE_MS", "50"),
             ("SHOPIFY_RETRY_MAX_MS", "1000"),
             ("RUST_LOG", "info"),

@@ -151,3 +151,38 @@ pub fn api_event(
     }
     Ok(event)
 }
+
+/// The pull queue and its dead-letter queue, with the template's redrive:
+/// a message received `max_receive_count` times without success moves to the
+/// dead-letter queue. Returns (queue URL, dead-letter queue URL).
+pub async fn create_pull_queues(
+    sqs: &aws_sdk_sqs::Client,
+    suffix: &str,
+    max_receive_count: u32,
+) -> Result<(String, String), Error> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("fibermade-pull-dlq-{suffix}"))
+        .send()
+        .await?;
+    let dlq_url = dlq.queue_url.ok_or("no dead-letter queue URL")?;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or("no dead-letter queue ARN")?;
+    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string() });
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("fibermade-pull-{suffix}"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .send()
+        .await?;
+    Ok((queue.queue_url.ok_or("no queue URL")?, dlq_url))
+}

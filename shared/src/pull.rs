@@ -1,0 +1,332 @@
+//! Pull: apply a queued `inventory_levels/update` to Fibermade's stock,
+//! exactly once, whatever order and how often Shopify delivers it.
+//!
+//! The rules, in order (see `docs/sync.md`):
+//! 1. the shop must be linked, the location must be the integration's;
+//! 2. the inventory item must be linked to an inventory row (one index
+//!    lookup); unknown items are logged and acknowledged;
+//! 3. `available: null` (untracked) changes nothing;
+//! 4. a delivery older than the last one applied (`updated_at`) is stale;
+//! 5. a figure the row already holds is an echo (of our own push, say) and
+//!    writes nothing, so nothing is pushed back;
+//! 6. if Fibermade also changed since the last sync, the shop's change is
+//!    applied to Fibermade's figure (the conflict rule), logged as a warning
+//!    and recorded as a notification;
+//! 7. otherwise Fibermade takes the shop's figure.
+//!
+//! Writes carry `writer = sync`, so the catalog observer never pushes a
+//! pulled figure back, and go out in one transaction with the delivery's
+//! dedupe record.
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::domain::{
+    Direction, ExternalType, Integration, IntegrationLogEntry, Inventory, LocalRef, LogSource,
+    LogStatus, Quantity, SyncStatus,
+};
+use crate::store::{PullWriteError, Store, StoreError};
+use crate::webhook::PullJob;
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum PullOutcome {
+    Applied {
+        from: Quantity,
+        to: Quantity,
+    },
+    Merged {
+        fibermade: Quantity,
+        shop_change: Quantity,
+        to: Quantity,
+    },
+    Echo,
+    Stale,
+    Duplicate,
+    Untracked,
+    UnknownShop,
+    OtherLocation,
+    UnknownItem,
+}
+
+/// Attempts at a read-modify-write when a person edits the row meanwhile.
+const WRITE_ATTEMPTS: u32 = 5;
+
+#[derive(Clone)]
+pub struct Puller {
+    pub store: Store,
+}
+
+impl Puller {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    #[tracing::instrument(name = "pull", skip_all, fields(event_id = %job.event_id, webhook_id = %job.webhook_id, shop = %job.shop_domain, inventory_item_id = job.update.inventory_item_id))]
+    pub async fn apply(&self, job: &PullJob) -> Result<PullOutcome, StoreError> {
+        let Some((integration, _)) = self.store.integration_by_shop(&job.shop_domain).await? else {
+            tracing::warn!("delivery for a shop no integration knows; acknowledged");
+            return Ok(PullOutcome::UnknownShop);
+        };
+        let outcome = self.apply_for(&integration, job).await?;
+        tracing::info!(outcome = ?outcome, "delivery handled");
+        Ok(outcome)
+    }
+
+    async fn apply_for(
+        &self,
+        integration: &Integration,
+        job: &PullJob,
+    ) -> Result<PullOutcome, StoreError> {
+        let key = job.dedupe_key();
+        if self.store.delivery_seen(&integration.id, &key).await? {
+            return Ok(PullOutcome::Duplicate);
+        }
+        if integration
+            .location_id
+            .as_ref()
+            .is_some_and(|l| *l != job.update.location())
+        {
+            return self
+                .settle(integration, &key, PullOutcome::OtherLocation)
+                .await;
+        }
+        let link = self
+            .store
+            .find_link(
+                &integration.id,
+                ExternalType::ShopifyInventoryItem,
+                &job.update.inventory_item(),
+            )
+            .await?;
+        let Some(LocalRef::Inventory(inventory_key)) = link.map(|l| l.local) else {
+            self.log(integration, job, LogStatus::Warning, format!(
+                "Stock change for inventory item {} ignored: it is not linked to any Fibermade inventory",
+                job.update.inventory_item_id
+            ), json!({ "available": job.update.available })).await?;
+            return self
+                .settle(integration, &key, PullOutcome::UnknownItem)
+                .await;
+        };
+        let Some(available) = job.update.available else {
+            self.log(integration, job, LogStatus::Warning, format!(
+                "Shopify stopped tracking stock of inventory {inventory_key}; Fibermade's figure is kept"
+            ), json!({ "available": null })).await?;
+            return self.settle(integration, &key, PullOutcome::Untracked).await;
+        };
+
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(row) = self
+                .store
+                .get_inventory(&integration.account_id, &inventory_key)
+                .await?
+            else {
+                return self
+                    .settle(integration, &key, PullOutcome::UnknownItem)
+                    .await;
+            };
+            if row
+                .shop_updated_at
+                .is_some_and(|last| job.update.updated_at < last)
+            {
+                return self.settle(integration, &key, PullOutcome::Stale).await;
+            }
+            let (next, outcome) = decide(&row, available, job.update.updated_at);
+            if outcome == PullOutcome::Echo
+                && row
+                    .shop_updated_at
+                    .is_some_and(|last| last >= job.update.updated_at)
+            {
+                return self.settle(integration, &key, outcome).await;
+            }
+            match self
+                .store
+                .apply_pulled_stock(&integration.id, &key, row.version, &next)
+                .await
+            {
+                Ok(()) => {
+                    self.record(integration, job, &row, &outcome).await?;
+                    return Ok(outcome);
+                }
+                Err(PullWriteError::Duplicate) => return Ok(PullOutcome::Duplicate),
+                Err(PullWriteError::Changed) => continue,
+                Err(PullWriteError::Store(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict {
+            what: format!("inventory {inventory_key}"),
+        })
+    }
+
+    /// Marks a delivery that writes no stock as seen.
+    async fn settle(
+        &self,
+        integration: &Integration,
+        key: &str,
+        outcome: PullOutcome,
+    ) -> Result<PullOutcome, StoreError> {
+        if self.store.mark_delivery_seen(&integration.id, key).await? {
+            Ok(outcome)
+        } else {
+            Ok(PullOutcome::Duplicate)
+        }
+    }
+
+    async fn record(
+        &self,
+        integration: &Integration,
+        job: &PullJob,
+        row: &Inventory,
+        outcome: &PullOutcome,
+    ) -> Result<(), StoreError> {
+        match outcome {
+            PullOutcome::Applied { from, to } => {
+                self.log(
+                    integration,
+                    job,
+                    LogStatus::Success,
+                    format!("Stock of {} set to {to} from Shopify (was {from})", row.key),
+                    json!({ "from": from, "to": to, "inventory": row.key.local_id() }),
+                )
+                .await
+            }
+            PullOutcome::Merged {
+                fibermade,
+                shop_change,
+                to,
+            } => {
+                let message = format!(
+                    "Stock of {} changed in Fibermade ({fibermade}) and on Shopify ({shop_change:+}) since the last sync; kept both: {to}. The next push sets {to} on the shop",
+                    row.key
+                );
+                let data = json!({ "conflict": true, "fibermade_quantity": fibermade, "shop_change": shop_change, "resolved_quantity": to, "inventory": row.key.local_id() });
+                tracing::warn!(inventory = %row.key, fibermade, shop_change, resolved = to, "stock conflict merged");
+                self.store
+                    .append_notification(&integration.account_id, "stock_conflict", &message, &data)
+                    .await?;
+                self.log(integration, job, LogStatus::Warning, message, data)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn log(
+        &self,
+        integration: &Integration,
+        job: &PullJob,
+        status: LogStatus,
+        message: String,
+        mut data: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        data["event_id"] = json!(job.event_id);
+        data["webhook_id"] = json!(job.webhook_id);
+        data["updated_at"] = json!(
+            job.update
+                .updated_at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
+        self.store
+            .append_log(&IntegrationLogEntry {
+                account_id: integration.account_id.clone(),
+                integration_id: Some(integration.id.clone()),
+                entity: format!("inventory_item:{}", job.update.inventory_item_id),
+                direction: Direction::Pull,
+                source: LogSource::Webhook,
+                status,
+                message,
+                data,
+                at: OffsetDateTime::now_utc(),
+            })
+            .await
+    }
+}
+
+/// The row after applying the shop's figure, and what that was.
+fn decide(
+    row: &Inventory,
+    available: Quantity,
+    updated_at: OffsetDateTime,
+) -> (Inventory, PullOutcome) {
+    let mut next = row.clone();
+    next.shop_updated_at = Some(updated_at);
+    next.last_synced_at = Some(OffsetDateTime::now_utc());
+    next.version = row.version + 1;
+    next.synced_quantity = Some(available);
+
+    // Both sides hold the same figure: an echo of our own push, or a change
+    // that reached Fibermade by another way. Nothing moves.
+    if available == row.quantity {
+        next.sync_status = SyncStatus::Synced;
+        return (next, PullOutcome::Echo);
+    }
+    let fibermade_changed = row.synced_quantity.is_some_and(|s| s != row.quantity);
+    match row.synced_quantity {
+        Some(before) if fibermade_changed && available != before => {
+            let shop_change = available - before;
+            next.quantity = row.quantity + shop_change;
+            // The shop still holds `available`; the next push sets the merge.
+            next.sync_status = SyncStatus::Conflict;
+            (
+                next,
+                PullOutcome::Merged {
+                    fibermade: row.quantity,
+                    shop_change,
+                    to: row.quantity + shop_change,
+                },
+            )
+        }
+        // The shop did not move; Fibermade's own change waits for a push.
+        Some(before) if available == before => (next, PullOutcome::Echo),
+        _ => {
+            next.quantity = available;
+            next.sync_status = SyncStatus::Synced;
+            (
+                next,
+                PullOutcome::Applied {
+                    from: row.quantity,
+                    to: available,
+                },
+            )
+        }
+    }
+}
+
+/// Handles a batch from the pull queue, reporting the messages to retry
+/// (partial batch response): a malformed message or a delivery that cannot
+/// ever apply is acknowledged; a store fault is retried, and after the
+/// queue's receive limit lands in the dead-letter queue.
+pub async fn handle_sqs_event(puller: &Puller, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let job: PullJob = match message
+            .body
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+        {
+            Ok(Some(job)) => job,
+            Ok(None) | Err(_) => {
+                tracing::error!(message_id = %id, body = ?message.body, "unreadable pull message; acknowledged");
+                continue;
+            }
+        };
+        match puller.apply(&job).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, retryable = e.is_retryable(), "pull failed; the message will be retried");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failures.push(failure);
+            }
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}

@@ -1,0 +1,212 @@
+//! Bookkeeping of pulled stock: the delivery dedupe records (TTL) and the
+//! dyer-facing notifications, in the sync table.
+//!
+//! Keys: `pk = DEDUPE#<integration>`, `sk = <event or webhook id>`;
+//! `pk = NOTIFY#<account>`, `sk = <RFC 3339 time>#<random>`.
+
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+use time::{Duration, OffsetDateTime};
+
+use super::attrs::{self, ItemBuilder};
+use super::catalog::encode_inventory;
+use super::{Store, StoreError, is_condition_failure};
+use crate::domain::{AccountId, IntegrationId, Inventory, Writer};
+
+/// Dedupe records outlive Shopify's retry window (4 hours) many times over.
+pub const DEDUPE_RETENTION: Duration = Duration::days(7);
+
+/// Why writing pulled stock did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PullWriteError {
+    #[error("this delivery was applied already")]
+    Duplicate,
+    #[error("the inventory row changed meanwhile")]
+    Changed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn dedupe_item(integration: &IntegrationId, key: &str, now: OffsetDateTime) -> attrs::Item {
+    ItemBuilder::new(format!("DEDUPE#{integration}"), key)
+        .s("entity", "delivery")
+        .time("seen_at", now)
+        .n("expires_at", (now + DEDUPE_RETENTION).unix_timestamp())
+        .build()
+}
+
+impl Store {
+    /// Writes pulled stock and the delivery's dedupe record in one
+    /// transaction: both or neither, so a delivery is applied exactly once
+    /// even when the worker dies halfway or the message comes back.
+    pub async fn apply_pulled_stock(
+        &self,
+        integration: &IntegrationId,
+        dedupe_key: &str,
+        expected_version: u64,
+        row: &Inventory,
+    ) -> Result<(), PullWriteError> {
+        let now = OffsetDateTime::now_utc();
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Dynamo {
+            operation: "TransactWriteItems",
+            message: e.to_string(),
+            retryable: false,
+        };
+        let stock = Put::builder()
+            .table_name(&self.tables.catalog)
+            .set_item(Some(encode_inventory(row, Writer::Sync)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", attrs::n(expected_version))
+            .build()
+            .map_err(build)?;
+        let seen = Put::builder()
+            .table_name(&self.tables.sync)
+            .set_item(Some(dedupe_item(integration, dedupe_key, now)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(stock).build())
+            .transact_items(TransactWriteItem::builder().put(seen).build())
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(()) };
+        let reasons: Vec<Option<String>> = error
+            .as_service_error()
+            .and_then(|e| match e {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+                    Some(c.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        let failed =
+            |i: usize| reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed");
+        if failed(1) {
+            return Err(PullWriteError::Duplicate);
+        }
+        if failed(0) {
+            return Err(PullWriteError::Changed);
+        }
+        if !reasons.is_empty() {
+            // Cancelled without a reason we can read: ask the store which.
+            return match self.delivery_seen(integration, dedupe_key).await? {
+                true => Err(PullWriteError::Duplicate),
+                false => Err(PullWriteError::Changed),
+            };
+        }
+        Err(StoreError::from_sdk("TransactWriteItems", error).into())
+    }
+
+    /// Records a delivery that changed nothing; `false` if it was seen before.
+    pub async fn mark_delivery_seen(
+        &self,
+        integration: &IntegrationId,
+        dedupe_key: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.sync)
+            .set_item(Some(dedupe_item(
+                integration,
+                dedupe_key,
+                OffsetDateTime::now_utc(),
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk("PutItem", e)),
+        }
+    }
+
+    pub async fn delivery_seen(
+        &self,
+        integration: &IntegrationId,
+        dedupe_key: &str,
+    ) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.sync)
+            .set_key(Some(super::key(
+                format!("DEDUPE#{integration}"),
+                dedupe_key,
+            )))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
+        Ok(out.item.is_some())
+    }
+
+    /// A notice for the dyer's frontend (a stock conflict, say).
+    pub async fn append_notification(
+        &self,
+        account: &AccountId,
+        kind: &str,
+        message: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let at = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let item = ItemBuilder::new(
+            format!("NOTIFY#{account}"),
+            format!("{at}#{}", &nonce[..12]),
+        )
+        .s("entity", "notification")
+        .s("kind", kind)
+        .s("message", message)
+        .s("data", data.to_string())
+        .s("at", at)
+        .b("read", false)
+        .n("expires_at", (now + super::LOG_RETENTION).unix_timestamp())
+        .build();
+        self.client
+            .put_item()
+            .table_name(&self.tables.sync)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    /// The newest notifications of an account, as (kind, message, data).
+    pub async fn recent_notifications(
+        &self,
+        account: &AccountId,
+        limit: i32,
+    ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.tables.sync)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", attrs::s(format!("NOTIFY#{account}")))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                let r = attrs::ItemReader::new(item);
+                Ok((
+                    r.s("kind")?.to_owned(),
+                    r.s("message")?.to_owned(),
+                    serde_json::from_str(r.opt_s("data")?.unwrap_or("null")).unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+}

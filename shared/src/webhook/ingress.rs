@@ -1,0 +1,223 @@
+//! The webhook ingress (Lambda Function URL → `webhook-ingress`): verify,
+//! check, queue, answer, well inside Shopify's 5 seconds.
+//!
+//! Status codes tell Shopify what to do next:
+//! - 401: the signature is missing or wrong; nothing is stored.
+//! - 200: accepted and queued, or permanently unprocessable (wrong topic,
+//!   unknown shop, unreadable body), which is logged as an error with the
+//!   payload kept for inspection; a retry could not help, so Shopify must not.
+//! - 405, 413: not a delivery (wrong method, body too large).
+//! - 503: the queue or the store is unreachable; Shopify retries later.
+
+use aws_sdk_sqs::types::MessageAttributeValue;
+use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::signature::{HmacSignature, WebhookSecret};
+use super::{INVENTORY_LEVELS_UPDATE, InventoryLevelUpdate, PullJob};
+use crate::domain::{Direction, IntegrationLogEntry, LogSource, LogStatus};
+use crate::store::Store;
+
+/// Shopify's inventory deliveries are a few hundred bytes; anything far
+/// larger is not one of them.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How much of an unprocessable payload is kept in the log.
+const KEPT_PAYLOAD_BYTES: usize = 4096;
+
+/// What the ingress needs, built once per Lambda instance.
+#[derive(Clone)]
+pub struct Ingress {
+    pub store: Store,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub secret: WebhookSecret,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn kept(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(KEPT_PAYLOAD_BYTES)]).into_owned()
+}
+
+/// Handles one delivery. Never fails: every outcome is an HTTP answer.
+#[tracing::instrument(name = "webhook", skip_all, fields(webhook_id = tracing::field::Empty, event_id = tracing::field::Empty, shop = tracing::field::Empty))]
+pub async fn handle(ingress: &Ingress, request: Request) -> Response<Body> {
+    if request.method() != Method::POST {
+        return answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({ "error": "deliveries are POSTed" }),
+        );
+    }
+    let headers = request.headers();
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        tracing::warn!(bytes = body.len(), "delivery refused: body too large");
+        return answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({ "error": "body too large" }),
+        );
+    }
+
+    // The signature is checked before anything else reads the body.
+    let verified = HmacSignature::parse(header(headers, "x-shopify-hmac-sha256"))
+        .and_then(|signature| signature.verify(&ingress.secret, body));
+    if let Err(e) = verified {
+        tracing::warn!(reason = %e, "delivery refused: bad signature");
+        return answer(StatusCode::UNAUTHORIZED, json!({ "error": e.to_string() }));
+    }
+
+    let span = tracing::Span::current();
+    let webhook_id = header(headers, "x-shopify-webhook-id")
+        .unwrap_or_default()
+        .to_owned();
+    let event_id = header(headers, "x-shopify-event-id")
+        .unwrap_or_default()
+        .to_owned();
+    let shop = header(headers, "x-shopify-shop-domain")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    span.record("webhook_id", webhook_id.as_str());
+    span.record("event_id", event_id.as_str());
+    span.record("shop", shop.as_str());
+
+    let integration = match ingress.store.integration_by_shop(&shop).await {
+        Ok(Some((integration, _))) => integration,
+        Ok(None) => {
+            tracing::error!(payload = %kept(body), "delivery from a shop no integration knows; dropped");
+            return answer(
+                StatusCode::OK,
+                json!({ "accepted": false, "reason": "unknown shop" }),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not look the shop up; Shopify will retry");
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "try again" }),
+            );
+        }
+    };
+
+    let log_unprocessable = |reason: String| IntegrationLogEntry {
+        account_id: integration.account_id.clone(),
+        integration_id: Some(integration.id.clone()),
+        entity: format!("webhook:{webhook_id}"),
+        direction: Direction::Pull,
+        source: LogSource::Webhook,
+        status: LogStatus::Error,
+        message: reason,
+        data: json!({ "payload": kept(body), "event_id": event_id, "topic": header(headers, "x-shopify-topic") }),
+        at: OffsetDateTime::now_utc(),
+    };
+
+    let topic = header(headers, "x-shopify-topic").unwrap_or_default();
+    if topic != INVENTORY_LEVELS_UPDATE {
+        let entry = log_unprocessable(format!(
+            "Webhook with topic {topic:?} ignored: only {INVENTORY_LEVELS_UPDATE} is handled"
+        ));
+        tracing::error!(topic, payload = %kept(body), "delivery of an unhandled topic; dropped");
+        return store_and_accept(ingress, entry, "unhandled topic").await;
+    }
+
+    let update: InventoryLevelUpdate = match serde_json::from_slice(body) {
+        Ok(update) => update,
+        Err(e) => {
+            let entry = log_unprocessable(format!(
+                "Webhook body could not be read ({e}); kept for inspection"
+            ));
+            tracing::error!(error = %e, payload = %kept(body), "unreadable delivery; dropped");
+            return store_and_accept(ingress, entry, "unreadable body").await;
+        }
+    };
+
+    let job = PullJob {
+        webhook_id,
+        event_id,
+        triggered_at: header(headers, "x-shopify-triggered-at").map(str::to_owned),
+        shop_domain: shop,
+        update,
+    };
+    match enqueue(ingress, &job).await {
+        Ok(()) => {
+            tracing::info!(
+                inventory_item_id = job.update.inventory_item_id,
+                "delivery queued"
+            );
+            answer(StatusCode::OK, json!({ "accepted": true }))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not queue the delivery; Shopify will retry");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "try again" }),
+            )
+        }
+    }
+}
+
+/// Logs a permanently unprocessable delivery and answers 200, unless the log
+/// cannot be written (then 503, so the payload is not lost).
+async fn store_and_accept(
+    ingress: &Ingress,
+    entry: IntegrationLogEntry,
+    reason: &str,
+) -> Response<Body> {
+    match ingress.store.append_log(&entry).await {
+        Ok(()) => answer(
+            StatusCode::OK,
+            json!({ "accepted": false, "reason": reason }),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "could not log the unprocessable delivery; Shopify will retry");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "error": "try again" }),
+            )
+        }
+    }
+}
+
+async fn enqueue(ingress: &Ingress, job: &PullJob) -> Result<(), String> {
+    let body = serde_json::to_string(job).map_err(|e| e.to_string())?;
+    let attribute = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let mut send = ingress
+        .sqs
+        .send_message()
+        .queue_url(&ingress.queue_url)
+        .message_body(body)
+        .message_attributes("kind", attribute("inventory_pull")?);
+    if !job.event_id.is_empty() {
+        send = send.message_attributes("event_id", attribute(&job.event_id)?);
+    }
+    send.send().await.map_err(|e| {
+        use aws_sdk_sqs::error::ProvideErrorMetadata;
+        e.as_service_error()
+            .and_then(|s| s.message())
+            .map(str::to_owned)
+            .unwrap_or_else(|| e.to_string())
+    })?;
+    Ok(())
+}

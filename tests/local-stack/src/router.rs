@@ -1,0 +1,144 @@
+//! A small stand-in for the AWS wiring between the pieces: a Function URL
+//! that hands HTTP requests to the webhook ingress as Lambda would, and the
+//! SQS event source that feeds the pull queue to the sync worker with
+//! partial-batch semantics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::IntoResponse;
+use fibermade_sync::pull::{Puller, handle_sqs_event};
+use fibermade_sync::webhook::ingress::{self, Ingress};
+use tokio::task::JoinHandle;
+
+use super::Error;
+
+/// An HTTP endpoint on loopback that plays the ingress's Function URL.
+pub struct FunctionUrl {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl FunctionUrl {
+    pub async fn start(ingress: Ingress) -> Result<Self, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(Arc::new(ingress));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for FunctionUrl {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(
+    State(ingress): State<Arc<Ingress>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let mut request = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(uri);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let Ok(request) = request.body(lambda_http::Body::Binary(body.to_vec())) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "unreadable request").into_response();
+    };
+    let response = ingress::handle(&ingress, request).await;
+    let (parts, body) = response.into_parts();
+    (parts.status, parts.headers, body.to_vec()).into_response()
+}
+
+/// What one pass over the queue did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    pub received: usize,
+    pub failed: usize,
+}
+
+/// Feeds the queue to the worker until it is empty, ten messages a batch as
+/// the event source mapping would; messages the worker reports as failed
+/// stay on the queue (their visibility timeout runs out and they come back,
+/// and after the redrive's receive count they move to the dead-letter queue).
+pub async fn drain_queue(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    puller: &Puller,
+) -> Result<Drained, Error> {
+    let mut drained = Drained::default();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .wait_time_seconds(0)
+            .send()
+            .await?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(drained);
+        }
+        drained.received += messages.len();
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "messageId": m.message_id,
+                    "receiptHandle": m.receipt_handle,
+                    "body": m.body,
+                    "md5OfBody": m.md5_of_body,
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:fibermade-pull",
+                    "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({ "Records": records }))?;
+        let response = handle_sqs_event(puller, event).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        drained.failed += failed.len();
+        for message in &messages {
+            if failed.contains(&message.message_id.as_deref().unwrap_or_default()) {
+                continue;
+            }
+            if let Some(handle) = &message.receipt_handle {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+        if !failed.is_empty() {
+            // Failed messages are invisible for the visibility timeout; a
+            // caller that wants them again waits or changes their visibility.
+            return Ok(drained);
+        }
+    }
+}
