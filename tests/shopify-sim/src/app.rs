@@ -8,6 +8,7 @@ use crate::config::SimConfig;
 use crate::faults::FaultQueue;
 use crate::schema::SharedSchema;
 use crate::state::Shop;
+use crate::webhooks::WebhookHub;
 
 /// Everything one running simulator holds.
 pub struct AppState {
@@ -17,6 +18,7 @@ pub struct AppState {
     pub bucket: Mutex<Bucket>,
     pub faults: Mutex<FaultQueue>,
     pub calls: Mutex<CallLog>,
+    pub webhooks: WebhookHub,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
             bucket: Mutex::new(Bucket::new(config.bucket_size, config.restore_rate)),
             faults: Mutex::new(FaultQueue::default()),
             calls: Mutex::new(CallLog::default()),
+            webhooks: WebhookHub::new(&config.webhook_secret, config.webhook_delivery.clone()),
         }
     }
 }

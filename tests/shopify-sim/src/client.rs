@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::error::SimError;
 use crate::faults::{Fault, FaultKind};
+use crate::webhooks::{DeliveryRecord, WebhookConfig, WebhookConfigUpdate};
 
 /// Talks to a simulator's `/_sim/` routes.
 #[derive(Debug, Clone)]
@@ -166,8 +167,56 @@ impl SimControl {
         self.post("config", &body).await
     }
 
-    /// Empties the shop, the call log and the faults; fills the bucket.
+    /// Empties the shop, the call log, the faults and the webhook
+    /// deliveries; fills the bucket.
     pub async fn reset(&self) -> Result<(), SimError> {
         self.no_content(self.http.post(self.url("reset"))).await
+    }
+
+    /// How webhooks are delivered now.
+    pub async fn webhook_config(&self) -> Result<WebhookConfig, SimError> {
+        self.get("webhooks/config").await
+    }
+
+    /// Changes how webhooks are delivered (duplicates, reordering, delay,
+    /// seed, attempts, timeouts); the fields left `None` stay.
+    pub async fn configure_webhooks(
+        &self,
+        update: &WebhookConfigUpdate,
+    ) -> Result<WebhookConfig, SimError> {
+        self.post("webhooks/config", update).await
+    }
+
+    /// Every delivery attempt so far, in order.
+    pub async fn webhook_deliveries(&self) -> Result<Vec<DeliveryRecord>, SimError> {
+        self.get("webhooks/deliveries").await
+    }
+
+    pub async fn clear_webhook_deliveries(&self) -> Result<(), SimError> {
+        self.no_content(self.http.delete(self.url("webhooks/deliveries")))
+            .await
+    }
+
+    /// Sends every held delivery and waits until none is queued; gives the
+    /// number of deliveries sent since the previous flush.
+    pub async fn flush_webhooks(&self) -> Result<usize, SimError> {
+        let answer: Value = self.post("webhooks/flush", &json!({})).await?;
+        Ok(answer["sent"]
+            .as_u64()
+            .and_then(|sent| usize::try_from(sent).ok())
+            .unwrap_or_default())
+    }
+
+    /// Sends an event's deliveries again with their original body and
+    /// `X-Shopify-Triggered-At`; gives how many were sent. An event with no
+    /// delivery sent is a `ControlStatus` 404.
+    pub async fn replay_webhook(&self, event_id: &str) -> Result<usize, SimError> {
+        let answer: Value = self
+            .post("webhooks/replay", &json!({"event_id": event_id}))
+            .await?;
+        Ok(answer["replayed"]
+            .as_u64()
+            .and_then(|sent| usize::try_from(sent).ok())
+            .unwrap_or_default())
     }
 }

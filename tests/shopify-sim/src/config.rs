@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::webhooks::WebhookConfig;
+
 /// Settings for one simulated shop.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -17,6 +19,13 @@ pub struct SimConfig {
     pub schema_path: PathBuf,
     /// Names of the shop's locations, in order; the first is the default one.
     pub locations: Vec<String>,
+    /// The app's client secret: webhooks are signed with it
+    /// (`X-Shopify-Hmac-Sha256`).
+    pub webhook_secret: String,
+    /// How webhooks are delivered at start (attempts, retry delay, timeout,
+    /// removal after consecutive failures, duplicates, reordering); the
+    /// control API can change it later.
+    pub webhook_delivery: WebhookConfig,
 }
 
 impl SimConfig {
@@ -38,6 +47,8 @@ impl Default for SimConfig {
             restore_rate: 100.0,
             schema_path: SimConfig::default_schema_path(),
             locations: vec!["Shop location".to_owned()],
+            webhook_secret: "shpss_simulator_secret".to_owned(),
+            webhook_delivery: WebhookConfig::default(),
         }
     }
 }

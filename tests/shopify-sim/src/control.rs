@@ -16,6 +16,7 @@ use crate::app::{AppState, lock};
 use crate::faults::Fault;
 use crate::ids::{gid, parse_kind};
 use crate::state::{InventoryLevel, Shop};
+use crate::webhooks::WebhookConfigUpdate;
 
 /// Routes of the control API, to be nested at the server root.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -33,6 +34,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/_sim/stats", get(stats))
         .route("/_sim/config", get(config).post(set_config))
         .route("/_sim/reset", post(reset))
+        .route(
+            "/_sim/webhooks/config",
+            get(webhook_config).post(set_webhook_config),
+        )
+        .route(
+            "/_sim/webhooks/deliveries",
+            get(deliveries).delete(clear_deliveries),
+        )
+        .route("/_sim/webhooks/flush", post(flush))
+        .route("/_sim/webhooks/replay", post(replay))
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
@@ -93,8 +104,14 @@ fn stock_target(shop: &Shop, request: &StockRequest) -> Result<(u64, u64), &'sta
 
 /// A sale lowers `available` and `on_hand` at a location, as an order would.
 async fn sale(State(app): State<Arc<AppState>>, Json(request): Json<StockRequest>) -> Response {
+    let response = apply_sale(&app, &request);
+    app.webhooks.wake();
+    response
+}
+
+fn apply_sale(app: &AppState, request: &StockRequest) -> Response {
     let mut shop = lock(&app.shop);
-    let (item, location) = match stock_target(&shop, &request) {
+    let (item, location) = match stock_target(&shop, request) {
         Ok(target) => target,
         Err(message) => return problem(StatusCode::NOT_FOUND, message),
     };
@@ -119,8 +136,14 @@ async fn set_stock(
     State(app): State<Arc<AppState>>,
     Json(request): Json<StockRequest>,
 ) -> Response {
+    let response = apply_set_stock(&app, &request);
+    app.webhooks.wake();
+    response
+}
+
+fn apply_set_stock(app: &AppState, request: &StockRequest) -> Response {
     let mut shop = lock(&app.shop);
-    let (item, location) = match stock_target(&shop, &request) {
+    let (item, location) = match stock_target(&shop, request) {
         Ok(target) => target,
         Err(message) => return problem(StatusCode::NOT_FOUND, message),
     };
@@ -213,5 +236,56 @@ async fn reset(State(app): State<Arc<AppState>>) -> StatusCode {
     lock(&app.calls).reset();
     lock(&app.faults).clear();
     lock(&app.bucket).fill();
+    app.webhooks.reset();
     StatusCode::NO_CONTENT
+}
+
+async fn webhook_config(State(app): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!(app.webhooks.config()))
+}
+
+/// Changes how webhooks are delivered; only the fields given change.
+async fn set_webhook_config(
+    State(app): State<Arc<AppState>>,
+    Json(update): Json<WebhookConfigUpdate>,
+) -> Response {
+    match app.webhooks.configure(&update) {
+        Ok(config) => Json(json!(config)).into_response(),
+        Err(message) => problem(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+async fn deliveries(State(app): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!(app.webhooks.deliveries()))
+}
+
+async fn clear_deliveries(State(app): State<Arc<AppState>>) -> StatusCode {
+    app.webhooks.clear_deliveries();
+    StatusCode::NO_CONTENT
+}
+
+/// Sends every held delivery and waits until none is queued.
+async fn flush(State(app): State<Arc<AppState>>) -> Response {
+    match app.webhooks.flush().await {
+        Ok(sent) => Json(json!({"sent": sent})).into_response(),
+        Err(message) => problem(StatusCode::SERVICE_UNAVAILABLE, message),
+    }
+}
+
+/// Body of `POST /_sim/webhooks/replay`.
+#[derive(Debug, Deserialize)]
+pub struct ReplayRequest {
+    pub event_id: String,
+}
+
+/// Sends an event's deliveries again, as Shopify's late retries do.
+async fn replay(State(app): State<Arc<AppState>>, Json(request): Json<ReplayRequest>) -> Response {
+    match app.webhooks.replay(&request.event_id).await {
+        Ok(0) => problem(
+            StatusCode::NOT_FOUND,
+            format!("no delivery was sent for event {}", request.event_id),
+        ),
+        Ok(replayed) => Json(json!({"replayed": replayed})).into_response(),
+        Err(message) => problem(StatusCode::SERVICE_UNAVAILABLE, message),
+    }
 }

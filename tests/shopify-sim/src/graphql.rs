@@ -82,6 +82,8 @@ pub async fn handle(
     // A latency fault is known only once the document names its root
     // fields, so the answer is computed first and delayed afterwards.
     let mut answer = answer(&app, &body, started);
+    // Stock changes made by the request are delivered in the background.
+    app.webhooks.wake();
     if let Some(FaultKind::Latency { ms }) = &answer.fault {
         tokio::time::sleep(Duration::from_millis(*ms)).await;
     }

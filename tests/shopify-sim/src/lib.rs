@@ -33,6 +33,7 @@ pub mod server;
 pub mod state;
 pub mod values;
 pub mod variables;
+pub mod webhooks;
 
 pub use client::{Level, SimControl};
 pub use config::SimConfig;
@@ -40,3 +41,4 @@ pub use error::SimError;
 pub use faults::{Fault, FaultKind};
 pub use graphql::API_VERSION;
 pub use server::RunningSimulator;
+pub use webhooks::{DeliveryRecord, WebhookConfig, WebhookConfigUpdate};

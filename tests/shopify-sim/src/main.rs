@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use shopify_sim::{RunningSimulator, SimConfig, SimError};
 
 const USAGE: &str = "usage: shopify-sim [--port 0|N] [--schema PATH] [--token T] [--shop DOMAIN] \
-                     [--bucket N] [--restore-rate N] [--location NAME]...";
+                     [--bucket N] [--restore-rate N] [--location NAME]... [--webhook-secret S] \
+                     [--webhook-attempts N] [--webhook-retry-ms N] [--webhook-timeout-ms N] \
+                     [--webhook-failure-limit N]";
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<(SimConfig, u16), SimError> {
     let mut config = SimConfig::default();
@@ -24,6 +26,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(SimConfig, u16), Si
                 .parse::<f64>()
                 .map_err(|_| SimError::Usage(format!("{flag} takes a number, not {value}")))
         };
+        fn whole<T: std::str::FromStr>(value: &str) -> Result<T, SimError> {
+            value
+                .parse::<T>()
+                .map_err(|_| SimError::Usage(format!("expected a whole number, not {value}")))
+        }
         match flag.as_str() {
             "--port" => {
                 port = value
@@ -36,6 +43,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(SimConfig, u16), Si
             "--bucket" => config.bucket_size = number(&value)?,
             "--restore-rate" => config.restore_rate = number(&value)?,
             "--location" => locations.push(value),
+            "--webhook-secret" => config.webhook_secret = value,
+            "--webhook-attempts" => config.webhook_delivery.attempts = whole::<u32>(&value)?.max(1),
+            "--webhook-retry-ms" => config.webhook_delivery.retry_delay_ms = whole(&value)?,
+            "--webhook-timeout-ms" => config.webhook_delivery.timeout_ms = whole(&value)?,
+            "--webhook-failure-limit" => config.webhook_delivery.failure_limit = whole(&value)?,
             other => return Err(SimError::Usage(format!("unknown flag {other}\n{USAGE}"))),
         }
     }
@@ -96,4 +108,51 @@ async fn main() -> std::process::ExitCode {
     tracing::info!("shutting down");
     simulator.shutdown().await;
     std::process::ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter()
+            .map(|arg| (*arg).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn webhook_flags_set_the_secret_and_the_delivery_policy() {
+        let (config, _) = parse_args(args(&[
+            "--webhook-secret",
+            "shpss_local",
+            "--webhook-attempts",
+            "5",
+            "--webhook-retry-ms",
+            "50",
+            "--webhook-timeout-ms",
+            "1000",
+            "--webhook-failure-limit",
+            "3",
+        ]))
+        .expect("flags parse");
+        assert_eq!(config.webhook_secret, "shpss_local");
+        let delivery = &config.webhook_delivery;
+        assert_eq!(
+            (
+                delivery.attempts,
+                delivery.retry_delay_ms,
+                delivery.timeout_ms,
+                delivery.failure_limit
+            ),
+            (5, 50, 1000, 3)
+        );
+        assert!(parse_args(args(&["--webhook-attempts", "many"])).is_err());
+    }
+
+    #[test]
+    fn the_default_secret_is_the_simulators() {
+        let (config, _) = parse_args(args(&[])).expect("no flags");
+        assert_eq!(config.webhook_secret, "shpss_simulator_secret");
+    }
 }

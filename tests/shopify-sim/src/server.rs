@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::graphql::{self, API_VERSION};
+use crate::webhooks::WebhookHub;
 use crate::{control, schema};
 
 /// A simulator serving in a tokio task until shut down.
@@ -21,6 +22,8 @@ pub struct RunningSimulator {
     state: Arc<AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The webhook delivery task.
+    deliveries: Option<JoinHandle<()>>,
 }
 
 /// The HTTP routes of a simulator.
@@ -44,6 +47,7 @@ impl RunningSimulator {
             .await
             .map_err(|error| SimError::Bind(std::io::Error::other(error)))??;
         let state = Arc::new(AppState::new(&config, schema));
+        let deliveries = WebhookHub::spawn(&state);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .map_err(SimError::Bind)?;
@@ -66,6 +70,7 @@ impl RunningSimulator {
             state,
             shutdown: Some(shutdown),
             task,
+            deliveries,
         })
     }
 
@@ -94,6 +99,9 @@ impl RunningSimulator {
             let _ = shutdown.send(());
         }
         let _ = (&mut self.task).await;
+        if let Some(deliveries) = self.deliveries.take() {
+            deliveries.abort();
+        }
     }
 
     /// Waits until the server task ends (for the binary).
@@ -106,6 +114,9 @@ impl Drop for RunningSimulator {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        if let Some(deliveries) = self.deliveries.take() {
+            deliveries.abort();
         }
     }
 }

@@ -1,8 +1,7 @@
 //! `webhookSubscriptionCreate` and `webhookSubscriptionDelete`.
 //!
-//! Subscriptions are stored with their topic and address; delivering
-//! `inventory_levels/update` to them can be built on the shop's inventory
-//! events.
+//! Subscriptions are stored with their topic and address; stock changes
+//! are delivered to `INVENTORY_LEVELS_UPDATE` ones by `crate::webhooks`.
 
 use serde_json::{Map, Value, json};
 

@@ -1,6 +1,6 @@
 //! The simulated shop: locations, products with their variants and
-//! inventory, metafields, media, webhook subscriptions, idempotency keys and
-//! the inventory events a later webhook delivery can be built on.
+//! inventory, metafields, media, webhook subscriptions, idempotency keys,
+//! the inventory events, and the outbox the webhook delivery task drains.
 
 pub mod handle;
 pub mod render;
@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 use crate::ids::FIRST_ID;
 
@@ -188,6 +189,23 @@ pub struct InventoryEvent {
     pub at: String,
 }
 
+/// The subscription topic whose deliveries stock changes produce.
+pub const INVENTORY_LEVELS_UPDATE: &str = "INVENTORY_LEVELS_UPDATE";
+
+/// An inventory event waiting to be turned into `inventory_levels/update`
+/// deliveries, with the subscriptions that existed when it happened.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub event: InventoryEvent,
+    /// The number in the level's `gid://shopify/InventoryLevel/N?…`.
+    pub level_id: u64,
+    /// `X-Shopify-Triggered-At`: when the event happened, to the microsecond.
+    pub triggered_at: String,
+    /// Subscription id and address, for every `INVENTORY_LEVELS_UPDATE`
+    /// subscription at the time of the event.
+    pub subscriptions: Vec<(u64, String)>,
+}
+
 /// A stored answer for an idempotency key.
 #[derive(Debug, Clone)]
 pub struct IdempotentAnswer {
@@ -207,9 +225,30 @@ pub struct Shop {
     pub webhooks: BTreeMap<u64, WebhookSubscription>,
     pub idempotency: HashMap<String, IdempotentAnswer>,
     pub inventory_events: Vec<InventoryEvent>,
+    /// Events with subscribers, not yet taken by the delivery task.
+    pub webhook_outbox: Vec<OutboxEntry>,
     /// `productSet(synchronous: false)` operations: operation id → product id.
     pub product_operations: BTreeMap<u64, u64>,
     next_id: u64,
+}
+
+/// Current time as `X-Shopify-Triggered-At` prints it:
+/// `2026-11-03T13:44:10.123456Z`.
+pub fn precise_timestamp() -> String {
+    let now = OffsetDateTime::now_utc();
+    now.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    ))
+    .unwrap_or_default()
+}
+
+/// Current time to the millisecond: `2026-07-19T13:09:37.123Z`.
+pub fn timestamp_millis() -> String {
+    let now = OffsetDateTime::now_utc();
+    now.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
 }
 
 /// Current time as Shopify prints it: `2026-07-19T13:09:37Z`.
@@ -231,6 +270,7 @@ impl Shop {
             webhooks: BTreeMap::new(),
             idempotency: HashMap::new(),
             inventory_events: Vec::new(),
+            webhook_outbox: Vec::new(),
             product_operations: BTreeMap::new(),
             next_id: FIRST_ID,
         };
@@ -261,6 +301,7 @@ impl Shop {
         self.webhooks.clear();
         self.idempotency.clear();
         self.inventory_events.clear();
+        self.webhook_outbox.clear();
         self.product_operations.clear();
     }
 
@@ -329,6 +370,11 @@ impl Shop {
             .iter_mut()
             .position(|level| level.location_id == location_id)
         {
+            // Setting what is already there changes nothing and records
+            // nothing, as no `inventory_levels/update` follows on a shop.
+            Some(index) if item.levels[index].available == available => {
+                return Some(item.levels[index].clone());
+            }
             Some(index) => &mut item.levels[index],
             None => {
                 item.levels.push(InventoryLevel {
@@ -374,7 +420,7 @@ impl Shop {
 
     fn record_event(&mut self, item_id: u64, level: &InventoryLevel, source: &str, at: String) {
         let sequence = self.inventory_events.len() as u64 + 1;
-        self.inventory_events.push(InventoryEvent {
+        let event = InventoryEvent {
             sequence,
             inventory_item_id: item_id,
             location_id: level.location_id,
@@ -382,6 +428,22 @@ impl Shop {
             on_hand: level.on_hand,
             source: source.to_owned(),
             at,
-        });
+        };
+        let subscriptions: Vec<(u64, String)> = self
+            .webhooks
+            .values()
+            .filter(|webhook| webhook.topic == INVENTORY_LEVELS_UPDATE)
+            .map(|webhook| (webhook.id, webhook.uri.clone()))
+            .collect();
+        let level_id = self.location(level.location_id).map(|l| l.level_id);
+        if let (false, Some(level_id)) = (subscriptions.is_empty(), level_id) {
+            self.webhook_outbox.push(OutboxEntry {
+                event: event.clone(),
+                level_id,
+                triggered_at: precise_timestamp(),
+                subscriptions,
+            });
+        }
+        self.inventory_events.push(event);
     }
 }
