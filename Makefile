@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: help setup build test demo lint bench clean
+.PHONY: help setup build test demo lint bench register-webhook clean
 
 help:
 	@echo "make demo   import the real Shopify exports and push them to the simulated shop, end to end"
 	@echo "make test   every test: unit, simulator, end to end on the local stack, Lambda runtime"
 	@echo "make lint   rustfmt check, clippy with warnings denied, cfn-lint on template.yaml"
 	@echo "make bench  push and import figures (calls, cost points, rows/s, memory)"
+	@echo "make register-webhook SHOP=… URL=…  subscribe a shop's inventory webhook (token in SHOPIFY_ACCESS_TOKEN)"
 
 $(STAMP): infra/local/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,12 @@ lint: setup
 bench: setup
 	$(CARGO) build --release -p local-stack --bins
 	infra/local/with-moto $(CARGO) run --release --quiet -p local-stack --bin bench
+
+# Idempotent: lists the shop's subscriptions and creates one only if none
+# points at URL. The token comes from the environment, not the command line.
+register-webhook:
+	@test -n "$(SHOP)" -a -n "$(URL)" || { echo "usage: SHOPIFY_ACCESS_TOKEN=… make register-webhook SHOP=<shop>.myshopify.com URL=<WebhookUrl>"; exit 2; }
+	$(CARGO) run --quiet -p fibermade-sync --bin register-webhook -- --shop "$(SHOP)" --url "$(URL)" $(if $(API_BASE),--api-base "$(API_BASE)")
 
 clean:
 	rm -rf $(VENV) target

@@ -41,6 +41,12 @@ operation!(PRODUCT_BY_HANDLE, "ProductByHandle", 30.0);
 operation!(VARIANTS_BULK_CREATE, "VariantsBulkCreate", 10.0);
 operation!(VARIANTS_BULK_UPDATE, "VariantsBulkUpdate", 10.0);
 operation!(VARIANTS_BULK_DELETE, "VariantsBulkDelete", 10.0);
+operation!(WEBHOOK_SUBSCRIPTIONS, "WebhookSubscriptions", 52.0);
+operation!(
+    WEBHOOK_SUBSCRIPTION_CREATE,
+    "WebhookSubscriptionCreate",
+    10.0
+);
 
 /// Every operation, for the schema validation test.
 pub const ALL: &[&Operation] = &[
@@ -52,6 +58,8 @@ pub const ALL: &[&Operation] = &[
     &VARIANTS_BULK_CREATE,
     &VARIANTS_BULK_UPDATE,
     &VARIANTS_BULK_DELETE,
+    &WEBHOOK_SUBSCRIPTIONS,
+    &WEBHOOK_SUBSCRIPTION_CREATE,
 ];
 
 /// Whether the named operation writes to the shop.
@@ -343,6 +351,32 @@ struct VariantsDeleteData {
     payload: Option<Payload<serde_json::Value>>,
 }
 
+/// A webhook subscription of the shop.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WebhookSubscription {
+    pub id: Gid,
+    pub topic: String,
+    pub uri: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionsData {
+    webhook_subscriptions: Nodes<WebhookSubscription>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionBody {
+    webhook_subscription: Option<WebhookSubscription>,
+}
+
+#[derive(Deserialize)]
+struct SubscriptionCreateData {
+    #[serde(rename = "webhookSubscriptionCreate")]
+    payload: Option<Payload<SubscriptionBody>>,
+}
+
 /// A variant for `productVariantsBulkCreate` / `productVariantsBulkUpdate`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -496,6 +530,37 @@ impl ShopifyClient {
         Ok(payload(VARIANTS_BULK_UPDATE.name, data.payload)?
             .product_variants
             .unwrap_or_default())
+    }
+
+    /// The shop's subscriptions to a topic (e.g. `INVENTORY_LEVELS_UPDATE`).
+    pub async fn webhook_subscriptions(
+        &self,
+        shop: &Shop,
+        topic: &str,
+    ) -> Result<Vec<WebhookSubscription>, ShopifyError> {
+        let data: SubscriptionsData = self
+            .execute(shop, &WEBHOOK_SUBSCRIPTIONS, json!({ "topics": [topic] }))
+            .await?;
+        Ok(data.webhook_subscriptions.nodes)
+    }
+
+    pub async fn create_webhook_subscription(
+        &self,
+        shop: &Shop,
+        topic: &str,
+        uri: &str,
+    ) -> Result<WebhookSubscription, ShopifyError> {
+        let vars =
+            json!({ "topic": topic, "webhookSubscription": { "uri": uri, "format": "JSON" } });
+        let data: SubscriptionCreateData = self
+            .execute(shop, &WEBHOOK_SUBSCRIPTION_CREATE, vars)
+            .await?;
+        payload(WEBHOOK_SUBSCRIPTION_CREATE.name, data.payload)?
+            .webhook_subscription
+            .ok_or(ShopifyError::Decode {
+                operation: WEBHOOK_SUBSCRIPTION_CREATE.name,
+                message: "no subscription and no user errors".into(),
+            })
     }
 
     pub async fn variants_bulk_delete(

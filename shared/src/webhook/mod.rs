@@ -2,6 +2,7 @@
 //! the ingress puts on the pull queue for it, and the ingress itself.
 
 pub mod ingress;
+pub mod registration;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};

@@ -142,6 +142,7 @@ impl LocalStack {
             shop_domain: SHOP_DOMAIN.to_owned(),
             bucket_size: options.bucket_size,
             restore_rate: options.restore_rate,
+            webhook_secret: WEBHOOK_SECRET.to_owned(),
             ..SimConfig::default()
         })
         .await?;
