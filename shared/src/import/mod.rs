@@ -58,6 +58,8 @@ pub enum ImportError {
     BadKey(String),
     #[error("the export could not be read from storage: {0}")]
     Source(String),
+    #[error("the export is no longer in storage (deleted before it was imported): {0}")]
+    Missing(String),
     #[error(
         "the file changed while it was being imported; the new upload will be imported on its own"
     )]
@@ -340,7 +342,7 @@ impl Importer {
                 let found = shop_side.get(&descriptor.key());
                 changes.push(CatalogChange::InventoryQuantity {
                     key: key.clone(),
-                    quantity: variant.inventory_quantity.unwrap_or(0),
+                    quantity: variant.inventory_quantity,
                     shop_quantity: found
                         .map(|f| f.quantity.or(variant.inventory_quantity).unwrap_or(0)),
                 });
@@ -562,6 +564,17 @@ pub async fn handle_s3_event(
         };
         if !key.to_ascii_lowercase().ends_with(".csv") {
             tracing::warn!(key = %key, "object is not a .csv file; skipped");
+            let skipped = entry(
+                &account,
+                None,
+                &format!("import:{key}"),
+                LogStatus::Warning,
+                format!("{key} was not imported: only .csv files exported from Shopify are read"),
+                serde_json::json!({}),
+            );
+            if let Err(e) = importer.store.append_log(&skipped).await {
+                tracing::error!(error = %e, "could not log the skipped upload");
+            }
             outcomes.push(serde_json::json!({ "key": key, "skipped": "not a .csv file" }));
             continue;
         }

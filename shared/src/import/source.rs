@@ -103,6 +103,8 @@ impl Source {
                         .to_owned();
                     if code == "PreconditionFailed" {
                         ImportError::SourceChanged
+                    } else if code == "NoSuchKey" {
+                        ImportError::Missing(format!("s3://{bucket}/{key}"))
                     } else {
                         let detail = e
                             .as_service_error()

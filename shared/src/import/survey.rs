@@ -9,6 +9,11 @@ use super::ImportError;
 use super::reader::{HeaderGeneration, ProductReader, ProductRecord};
 use crate::domain::{Descriptor, Handle, Money};
 
+/// Shopify's limit on a product title.
+const MAX_TITLE_CHARS: usize = 255;
+/// Far above any real description, and well inside DynamoDB's 400 KB item.
+const MAX_DESCRIPTION_BYTES: usize = 256 * 1024;
+
 /// One base as the file prices it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BasePrice {
@@ -54,6 +59,26 @@ pub fn check_product(product: &ProductRecord) -> Result<Handle, ImportError> {
             product.handle, e.reason
         ),
     })?;
+    if product.title.chars().count() > MAX_TITLE_CHARS {
+        return Err(ImportError::Rejected {
+            line: product.line,
+            message: format!(
+                "the title of {:?} is longer than Shopify's {MAX_TITLE_CHARS} characters",
+                product.handle
+            ),
+        });
+    }
+    if product.description_html.len() > MAX_DESCRIPTION_BYTES {
+        return Err(ImportError::Rejected {
+            line: product.line,
+            message: format!(
+                "the description of {:?} is {} KB; a colorway's description can hold at most {} KB",
+                product.handle,
+                product.description_html.len() / 1024,
+                MAX_DESCRIPTION_BYTES / 1024
+            ),
+        });
+    }
     let mut seen: HashMap<String, u64> = HashMap::new();
     for variant in &product.variants {
         let descriptor =
@@ -92,6 +117,14 @@ pub fn check_product(product: &ProductRecord) -> Result<Handle, ImportError> {
     Ok(handle)
 }
 
+fn handle_key(handle: &Handle) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same handle gives the same key in every pass.
+    let mut hasher = std::hash::DefaultHasher::new();
+    handle.as_str().hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Reads the whole file once. Any error rejects the file.
 pub fn survey<R: Read>(input: R) -> Result<Survey, ImportError> {
     let mut reader = ProductReader::new(input).map_err(ImportError::from)?;
@@ -99,10 +132,31 @@ pub fn survey<R: Read>(input: R) -> Result<Survey, ImportError> {
     let mut tallies: HashMap<String, PriceTally> = HashMap::new();
     let (mut products, mut variants, mut images) = (0u64, 0u64, 0u64);
     let mut warnings = Vec::new();
+    // Handles are case-insensitive in Shopify (and lowercased here): two
+    // products whose handles differ only in capitals would be one colorway.
+    let mut handles: HashMap<u64, u64> = HashMap::new();
 
     for product in reader.by_ref() {
         let product = product.map_err(ImportError::from)?;
-        check_product(&product)?;
+        let handle = check_product(&product)?;
+        if let Some(first) = handles.insert(handle_key(&handle), product.line) {
+            return Err(ImportError::Rejected {
+                line: product.line,
+                message: format!(
+                    "the handle {:?} is the same as the handle of the product on line {first}, apart from capitals; \
+                     Shopify handles are lowercase, so rename one of them",
+                    product.handle
+                ),
+            });
+        }
+        if let Some(status) = &product.status
+            && crate::mapping::colorway_status(status).is_none()
+        {
+            warnings.push(format!(
+                "{} (line {}): status {status:?} is not active, draft or archived; imported as active",
+                product.handle, product.line
+            ));
+        }
         warnings.extend(product.warnings.iter().cloned());
         products += 1;
         images += product.images.len() as u64;
@@ -131,6 +185,10 @@ pub fn survey<R: Read>(input: R) -> Result<Survey, ImportError> {
                 )),
             }
         }
+    }
+
+    if products == 0 {
+        warnings.push("the file has a header but no products; nothing was imported".to_owned());
     }
 
     let mut ordered: Vec<(String, PriceTally)> = tallies.into_iter().collect();

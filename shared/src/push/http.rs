@@ -210,6 +210,7 @@ fn push_error(e: PushError) -> Response<Body> {
         PushError::NotLinked(_) | PushError::NoLocation => {
             error(StatusCode::CONFLICT, "not_linked", e)
         }
+        PushError::Busy => error(StatusCode::CONFLICT, "push_running", e),
         PushError::Shopify(inner) if inner.is_retryable() => {
             error(StatusCode::SERVICE_UNAVAILABLE, "shopify_unavailable", e)
         }

@@ -60,6 +60,33 @@ pub struct PushReport {
     pub shopify_cost: f64,
 }
 
+impl PushReport {
+    /// Counts a product as planned (dry run) or as written.
+    fn count_product(&mut self, work: &ProductWork) {
+        if work.creates {
+            self.products_created += 1;
+        } else {
+            self.products_updated += 1;
+        }
+        self.variants_created += work.new_variants.len() as u64;
+        self.variants_updated += work.updated_variants.len() as u64;
+    }
+}
+
+/// What a dyer reads about a failed item: what happened and what to do; the
+/// transport's details go to the logs.
+fn dyer_message(error: &ShopifyError) -> String {
+    match error {
+        ShopifyError::Transient { attempts, .. } => {
+            format!("Shopify could not be reached ({attempts} attempts); push again later")
+        }
+        ShopifyError::Throttled { .. } => {
+            "Shopify was too busy to take the change; push again in a minute".to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// One colorway or inventory row the push could not bring to the shop.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ItemError {
@@ -83,6 +110,8 @@ pub enum PushError {
     NotLinked(AccountId),
     #[error("the shop has no active location to hold stock")]
     NoLocation,
+    #[error("another push to this shop is running; try again when it has finished")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -94,6 +123,7 @@ impl PushError {
         match self {
             Self::Store(e) => e.is_retryable(),
             Self::Shopify(e) => e.is_retryable(),
+            Self::Busy => true,
             _ => false,
         }
     }
@@ -123,6 +153,8 @@ struct ProductWork {
     identifier: ProductIdentifier,
     creates: bool,
     new_variants: Vec<BaseId>,
+    /// Existing variants whose price or descriptor changes.
+    updated_variants: Vec<BaseId>,
 }
 
 /// How many times a stale stock call is read back and sent again.
@@ -138,8 +170,28 @@ impl Pusher {
         if let Some(colorway) = &request.colorway_id {
             tracing::Span::current().record("colorway_id", colorway.as_str());
         }
+        let loaded = self.load(&request.account_id).await?;
+        if request.dry_run {
+            return self.run(request, loaded).await;
+        }
+        let integration = loaded.integration.id.clone();
+        let owner = uuid::Uuid::new_v4().simple().to_string();
+        if !self.store.acquire_push_lease(&integration, &owner).await? {
+            return Err(PushError::Busy);
+        }
+        let result = self.run(request, loaded).await;
+        if let Err(e) = self.store.release_push_lease(&integration, &owner).await {
+            tracing::error!(error = %e, "could not release the push lease; it expires by itself");
+        }
+        result
+    }
+
+    async fn run(
+        &self,
+        request: &PushRequest,
+        mut loaded: Loaded,
+    ) -> Result<PushReport, PushError> {
         let stats_before = self.shopify.stats();
-        let mut loaded = self.load(&request.account_id).await?;
         let colorways = self.colorways_in_scope(&loaded, request)?;
         let mut report = PushReport {
             dry_run: request.dry_run,
@@ -163,24 +215,23 @@ impl Pusher {
             Some(self.location(&mut loaded).await?)
         };
 
-        let products = plan_products(&loaded, &colorways, location.as_ref());
+        let mut products = plan_products(&loaded, &colorways, location.as_ref());
         let mut touched: HashSet<InventoryKey> = HashSet::new();
-        for work in &products {
-            if work.creates {
-                report.products_created += 1;
-            } else {
-                report.products_updated += 1;
-            }
+        for work in &mut products {
+            work.updated_variants = variants_updated(&loaded, work)
+                .into_iter()
+                .cloned()
+                .collect();
             let key = |base: &BaseId| InventoryKey::new(work.colorway_id.clone(), base.clone());
-            let updated = variants_updated(&loaded, work);
-            report.variants_created += work.new_variants.len() as u64;
-            report.variants_updated += updated.len() as u64;
             touched.extend(work.new_variants.iter().map(key));
-            touched.extend(updated.into_iter().map(key));
+            touched.extend(work.updated_variants.iter().map(key));
         }
         report.products_unchanged = colorways.len() as u64 - products.len() as u64;
 
         if request.dry_run {
+            for work in &products {
+                report.count_product(work);
+            }
             let (pending, unchanged) = stock_to_push(&loaded, &colorways, &HashMap::new());
             // Rows without a variant yet get their stock with the product.
             let with_new = products
@@ -199,10 +250,11 @@ impl Pusher {
         let mut stocked_on_create = HashMap::new();
         for work in products {
             match self
-                .write_product(&loaded, &work, &mut stocked_on_create)
+                .write_product(&loaded, &work, &location, &mut stocked_on_create)
                 .await
             {
                 Ok(links) => {
+                    report.count_product(&work);
                     for link in links {
                         loaded
                             .links
@@ -215,7 +267,7 @@ impl Pusher {
                     report.errors.push(ItemError {
                         entity: format!("colorway:{}", work.colorway_id),
                         name: work.name.clone(),
-                        message: error.to_string(),
+                        message: dyer_message(&error),
                         retryable: error.is_retryable(),
                     });
                 }
@@ -233,7 +285,7 @@ impl Pusher {
             .await?;
 
         let stats = self.shopify.stats();
-        report.shopify_calls = stats.calls - stats_before.calls;
+        report.shopify_calls = stats.requests - stats_before.requests;
         report.shopify_cost = stats.actual_cost - stats_before.actual_cost;
         self.log_outcome(&loaded, request, &report).await?;
         Ok(report)
@@ -316,9 +368,11 @@ impl Pusher {
         &self,
         loaded: &Loaded,
         work: &ProductWork,
+        location: &Gid,
         stocked: &mut HashMap<InventoryKey, Quantity>,
     ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
         let mut input = work.plan.input.clone();
+        let inventory = loaded.catalog.inventory_by_key();
         let product_key = (
             LocalRef::Colorway(work.colorway_id.clone()),
             ExternalType::ShopifyProduct,
@@ -331,10 +385,54 @@ impl Pusher {
             input.files = None;
         }
 
-        let product = self
+        let mut created_all = false;
+        let product = match self
             .shopify
             .product_set(&loaded.shop, &work.identifier, &input)
-            .await?;
+            .await
+        {
+            Ok(product) => product,
+            // The product or some variants we link to were deleted on the
+            // shop (by hand, or the links came from another shop's export):
+            // make it afresh by handle, every variant new and stocked.
+            Err(e)
+                if e.has_user_error_code("PRODUCT_DOES_NOT_EXIST")
+                    || e.has_user_error_code("PRODUCT_VARIANT_DOES_NOT_EXIST") =>
+            {
+                tracing::warn!(colorway_id = %work.colorway_id, error = %e, "the shop lost the product or variants we link to; making them again");
+                input = work.plan.input.clone();
+                for variant in &mut input.variants {
+                    variant.id = None;
+                    let base = variant
+                        .option_values
+                        .first()
+                        .map(|v| v.name.clone())
+                        .unwrap_or_default();
+                    let quantity = loaded
+                        .catalog
+                        .bases
+                        .iter()
+                        .find(|b| b.descriptor.as_str() == base)
+                        .and_then(|b| {
+                            inventory
+                                .get(&InventoryKey::new(work.colorway_id.clone(), b.id.clone()))
+                        })
+                        .map_or(0, |row| row.quantity);
+                    variant.inventory_quantities =
+                        Some(vec![crate::shopify::operations::InventoryQuantityInput {
+                            location_id: location.clone(),
+                            name: "available",
+                            quantity,
+                        }]);
+                }
+                created_all = true;
+                let handle = ProductIdentifier::Handle(work.plan.input.handle.clone());
+                self.shopify
+                    .product_set(&loaded.shop, &handle, &input)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         tracing::info!(colorway_id = %work.colorway_id, product_id = %product.id, created = work.creates, "product written");
 
         let integration = &loaded.integration.id;
@@ -352,7 +450,6 @@ impl Pusher {
             .iter()
             .map(|b| (b.descriptor.key(), b))
             .collect();
-        let inventory = loaded.catalog.inventory_by_key();
         for variant in &product.variants.nodes {
             let Some(base) = variant.option(BASE_OPTION).and_then(|d| {
                 bases_by_descriptor.get(
@@ -381,7 +478,7 @@ impl Pusher {
                 external_id: variant.inventory_item.id.clone(),
                 fingerprint: None,
             });
-            if work.new_variants.contains(&base.id) {
+            if created_all || work.new_variants.contains(&base.id) {
                 let quantity = inventory.get(&key).map_or(0, |row| row.quantity);
                 stocked.insert(key, quantity);
             }
@@ -441,7 +538,13 @@ impl Pusher {
         {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict { .. }) => {
+                // A person changed the row meanwhile: their figure stays and
+                // waits for the next push, but the shop's figure must be
+                // recorded, or that push would take our write for a sale.
                 tracing::info!(inventory = %row.key, "stock changed in Fibermade during the push; left pending");
+                self.store
+                    .record_shop_figure(&loaded.account.id, &row.key, synced_quantity, at)
+                    .await?;
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -505,11 +608,17 @@ impl Pusher {
                     Err(e @ ShopifyError::Unauthorized { .. }) => return Err(e.into()),
                     Err(e) => {
                         tracing::error!(lines = chunk.len(), error = %e, "stock push failed");
+                        if e.has_user_error_code("INVALID_INVENTORY_ITEM") {
+                            // Variants we link to are gone from the shop:
+                            // forget the products' digests so the next push
+                            // writes them again (and recreates the variants).
+                            self.forget_products(loaded, &chunk).await?;
+                        }
                         for line in &chunk {
                             report.errors.push(ItemError {
                                 entity: format!("inventory:{}", line.key),
                                 name: line.name.clone(),
-                                message: e.to_string(),
+                                message: dyer_message(&e),
                                 retryable: e.is_retryable(),
                             });
                             self.store
@@ -521,6 +630,24 @@ impl Pusher {
                 }
             }
         }
+        Ok(())
+    }
+
+    async fn forget_products(&self, loaded: &Loaded, lines: &[StockLine]) -> Result<(), PushError> {
+        let colorways: HashSet<&ColorwayId> = lines.iter().map(|l| &l.key.colorway_id).collect();
+        let stale: Vec<ExternalIdentifier> = colorways
+            .into_iter()
+            .filter_map(|c| {
+                loaded
+                    .links
+                    .get(&(LocalRef::Colorway(c.clone()), ExternalType::ShopifyProduct))
+            })
+            .map(|link| ExternalIdentifier {
+                fingerprint: None,
+                ..link.clone()
+            })
+            .collect();
+        self.store.put_links(&stale).await?;
         Ok(())
     }
 
@@ -550,6 +677,13 @@ impl Pusher {
                 continue;
             };
             if shop_now == before {
+                continue;
+            }
+            if shop_now == line.quantity {
+                // The shop already holds the figure we are setting: most
+                // likely our own earlier write whose answer was lost. Taking
+                // it for a sale would count our write twice.
+                line.change_from = Some(shop_now);
                 continue;
             }
             let shop_change = shop_now - before;
@@ -718,6 +852,7 @@ fn plan_products(
             creates: product_link.is_none(),
             plan,
             new_variants,
+            updated_variants: Vec::new(),
         });
     }
     work

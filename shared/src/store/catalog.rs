@@ -65,10 +65,11 @@ pub enum CatalogChange {
     Colorway(Colorway),
     Base(Base),
     Media(Media),
-    /// Stock from an import; keeps the row's sync bookkeeping.
+    /// Stock from an import; keeps the row's sync bookkeeping. `None` (an
+    /// empty cell: stock not tracked) leaves an existing row's figure alone.
     InventoryQuantity {
         key: InventoryKey,
-        quantity: Quantity,
+        quantity: Option<Quantity>,
         /// The shop's quantity, when the file came from the shop with ids.
         shop_quantity: Option<Quantity>,
     },
@@ -418,7 +419,7 @@ impl Store {
                             let row = Inventory {
                                 account_id: account.clone(),
                                 key,
-                                quantity,
+                                quantity: quantity.unwrap_or(0),
                                 last_synced_at: None,
                                 sync_status: SyncStatus::Pending,
                                 synced_quantity: shop_quantity,
@@ -427,11 +428,13 @@ impl Store {
                             };
                             batch.push(encode_inventory(&row, Writer::Import));
                         }
-                        Some(row) if row.quantity == quantity => {}
-                        Some(row) => {
-                            writes.inventory += 1;
-                            self.set_imported_quantity(row, quantity).await?;
-                        }
+                        Some(row) => match quantity {
+                            Some(quantity) if quantity != row.quantity => {
+                                writes.inventory += 1;
+                                self.set_imported_quantity(row, quantity).await?;
+                            }
+                            _ => {}
+                        },
                     }
                 }
             }
@@ -583,6 +586,51 @@ impl Store {
             }),
             Err(e) => Err(StoreError::from_sdk("UpdateItem", e)),
         }
+    }
+
+    /// Records the figure the shop holds for a row, keeping Fibermade's own
+    /// figure and leaving the row pending. Read-modify-write on the version,
+    /// retried if a person keeps editing.
+    pub async fn record_shop_figure(
+        &self,
+        account: &AccountId,
+        key: &InventoryKey,
+        shop_quantity: Quantity,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        for _ in 0..5 {
+            let Some(row) = self.get_inventory(account, key).await? else {
+                return Ok(());
+            };
+            let status = if row.quantity == shop_quantity {
+                SyncStatus::Synced
+            } else {
+                SyncStatus::Pending
+            };
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.catalog)
+                .set_key(Some(super::key(account_pk(account), inventory_sk(key))))
+                .update_expression("SET synced_quantity = :s, sync_status = :st, last_synced_at = :at, version = :next, writer = :w")
+                .condition_expression("version = :v")
+                .expression_attribute_values(":s", attrs::n(shop_quantity))
+                .expression_attribute_values(":st", attrs::s(status.as_str()))
+                .expression_attribute_values(":at", attrs::s(rfc3339(at)))
+                .expression_attribute_values(":next", attrs::n(row.version + 1))
+                .expression_attribute_values(":v", attrs::n(row.version))
+                .expression_attribute_values(":w", attrs::s(Writer::Sync.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(()),
+                Err(e) if is_condition_failure(&e) => continue,
+                Err(e) => return Err(StoreError::from_sdk("UpdateItem", e)),
+            }
+        }
+        Err(StoreError::Conflict {
+            what: format!("inventory {key}"),
+        })
     }
 
     /// Marks rows whose push failed, keeping their quantities.

@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
 
 pub use catalog::{Catalog, CatalogChange, ImportWrites, InventorySync};
 pub use log::LOG_RETENTION;
-pub use pulls::{DEDUPE_RETENTION, PullWriteError};
+pub use pulls::{DEDUPE_RETENTION, PUSH_LEASE, PullWriteError};
 
 use attrs::Item;
 

@@ -210,3 +210,62 @@ impl Store {
             .collect()
     }
 }
+
+/// How long a push may hold its integration's lease; a push that dies
+/// without releasing it blocks the next one at most this long.
+pub const PUSH_LEASE: Duration = Duration::minutes(15);
+
+impl Store {
+    /// Takes the integration's push lease for `owner` unless another push
+    /// holds a lease that has not expired. Two pushes of one shop at once
+    /// would each take the other's writes for sales.
+    pub async fn acquire_push_lease(
+        &self,
+        integration: &IntegrationId,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let item = ItemBuilder::new(format!("LEASE#{integration}"), "PUSH")
+            .s("entity", "push_lease")
+            .s("owner", owner)
+            .n("expires_at", (now + PUSH_LEASE).unix_timestamp())
+            .build();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.sync)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", attrs::n(now.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk("PutItem", e)),
+        }
+    }
+
+    /// Gives the lease back, if it is still ours.
+    pub async fn release_push_lease(
+        &self,
+        integration: &IntegrationId,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.tables.sync)
+            .set_key(Some(super::key(format!("LEASE#{integration}"), "PUSH")))
+            .condition_expression("#o = :o")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":o", attrs::s(owner))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(StoreError::from_sdk("DeleteItem", e)),
+        }
+    }
+}

@@ -98,7 +98,7 @@ async fn seed_catalog(
                     colorway.id.clone(),
                     base.id.clone(),
                 ),
-                quantity: ((c * 7 + b * 3) % 13) as i64,
+                quantity: Some(((c * 7 + b * 3) % 13) as i64),
                 shop_quantity: None,
             });
         }
