@@ -599,3 +599,42 @@ async fn a_store_failure_leaves_the_message_for_a_retry() {
 
     assert_eq!((drained.received, drained.failed), (1, 1));
 }
+
+/// The whole path with the shop's own deliveries: registration through the
+/// API, sales on the simulated shop, Shopify duplicating and reordering its
+/// deliveries, the Function URL, the queue and the worker.
+#[tokio::test]
+async fn sales_on_the_shop_reach_fibermade_through_registered_webhooks() {
+    use fibermade_sync::webhook::registration::{Registration, ensure_inventory_subscription};
+    use local_stack::router::FunctionUrl;
+
+    let (stack, acct) = pushed_stack("acct-sim-hooks").await;
+    let (key, item, _) = moss_fingering(&stack, &acct).await;
+    let url = FunctionUrl::start(stack.ingress()).await.unwrap();
+    let shop = fibermade_sync::shopify::Shop {
+        domain: SHOP_DOMAIN.to_owned(),
+        access_token: fibermade_sync::shopify::AccessToken::new(local_stack::ACCESS_TOKEN),
+    };
+    let (first, _) = ensure_inventory_subscription(&stack.shopify, &shop, &url.url()).await.unwrap();
+    assert!(matches!(first, Registration::Created(_)));
+    let (again, _) = ensure_inventory_subscription(&stack.shopify, &shop, &url.url()).await.unwrap();
+    assert!(matches!(again, Registration::AlreadyRegistered(_)), "registration is idempotent");
+
+    let update = shopify_sim::WebhookConfigUpdate {
+        duplicate_rate: Some(0.5),
+        reorder_window: Some(3),
+        seed: Some(7),
+        ..Default::default()
+    };
+    stack.sim_control.configure_webhooks(&update).await.unwrap();
+    let item_gid = Gid::new("InventoryItem", item);
+    for _ in 0..3 {
+        stack.sim_control.sale(item_gid.as_str(), None, 1).await.unwrap();
+    }
+    stack.sim_control.flush_webhooks().await.unwrap();
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller()).await.unwrap();
+
+    assert_eq!(quantity(&stack, &acct, &key).await, 9, "12 in stock, 3 sold");
+    let deliveries = stack.sim_control.webhook_deliveries().await.unwrap();
+    assert!(deliveries.len() > 3, "Shopify duplicated some deliveries: {}", deliveries.len());
+}
