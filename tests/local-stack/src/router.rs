@@ -84,6 +84,29 @@ pub async fn drain_queue(
     queue_url: &str,
     puller: &Puller,
 ) -> Result<Drained, Error> {
+    drain_queue_with(sqs, queue_url, |event| async move {
+        let event: SqsEvent = serde_json::from_value(event)?;
+        let response = handle_sqs_event(puller, event).await;
+        Ok(response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect())
+    })
+    .await
+}
+
+/// The same, with any worker: `work` gets the SQS event as JSON and answers
+/// the ids of the messages that failed (the partial batch response).
+pub async fn drain_queue_with<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    mut work: F,
+) -> Result<Drained, Error>
+where
+    F: FnMut(serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, Error>>,
+{
     let mut drained = Drained::default();
     loop {
         let out = sqs
@@ -115,16 +138,13 @@ pub async fn drain_queue(
                 })
             })
             .collect();
-        let event: SqsEvent = serde_json::from_value(serde_json::json!({ "Records": records }))?;
-        let response = handle_sqs_event(puller, event).await;
-        let failed: Vec<&str> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
+        let failed = work(serde_json::json!({ "Records": records })).await?;
         drained.failed += failed.len();
         for message in &messages {
-            if failed.contains(&message.message_id.as_deref().unwrap_or_default()) {
+            if failed
+                .iter()
+                .any(|f| Some(f.as_str()) == message.message_id.as_deref())
+            {
                 continue;
             }
             if let Some(handle) = &message.receipt_handle {

@@ -615,10 +615,17 @@ async fn sales_on_the_shop_reach_fibermade_through_registered_webhooks() {
         domain: SHOP_DOMAIN.to_owned(),
         access_token: fibermade_sync::shopify::AccessToken::new(local_stack::ACCESS_TOKEN),
     };
-    let (first, _) = ensure_inventory_subscription(&stack.shopify, &shop, &url.url()).await.unwrap();
+    let (first, _) = ensure_inventory_subscription(&stack.shopify, &shop, &url.url())
+        .await
+        .unwrap();
     assert!(matches!(first, Registration::Created(_)));
-    let (again, _) = ensure_inventory_subscription(&stack.shopify, &shop, &url.url()).await.unwrap();
-    assert!(matches!(again, Registration::AlreadyRegistered(_)), "registration is idempotent");
+    let (again, _) = ensure_inventory_subscription(&stack.shopify, &shop, &url.url())
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Registration::AlreadyRegistered(_)),
+        "registration is idempotent"
+    );
 
     let update = shopify_sim::WebhookConfigUpdate {
         duplicate_rate: Some(0.5),
@@ -629,12 +636,26 @@ async fn sales_on_the_shop_reach_fibermade_through_registered_webhooks() {
     stack.sim_control.configure_webhooks(&update).await.unwrap();
     let item_gid = Gid::new("InventoryItem", item);
     for _ in 0..3 {
-        stack.sim_control.sale(item_gid.as_str(), None, 1).await.unwrap();
+        stack
+            .sim_control
+            .sale(item_gid.as_str(), None, 1)
+            .await
+            .unwrap();
     }
     stack.sim_control.flush_webhooks().await.unwrap();
-    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller()).await.unwrap();
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
 
-    assert_eq!(quantity(&stack, &acct, &key).await, 9, "12 in stock, 3 sold");
+    assert_eq!(
+        quantity(&stack, &acct, &key).await,
+        9,
+        "12 in stock, 3 sold"
+    );
     let deliveries = stack.sim_control.webhook_deliveries().await.unwrap();
-    assert!(deliveries.len() > 3, "Shopify duplicated some deliveries: {}", deliveries.len());
+    assert!(
+        deliveries.len() > 3,
+        "Shopify duplicated some deliveries: {}",
+        deliveries.len()
+    );
 }

@@ -106,7 +106,7 @@ async fn run() -> Result<bool, Error> {
     if !warnings.is_empty() {
         println!("   warnings ({}):", warnings.len());
         for w in warnings.iter().take(8) {
-            println!("   - {}", shorten(w, 160));
+            println!("   - {}", shorten(w, 110));
         }
         if warnings.len() > 8 {
             println!("   - … {} more in the integration log", warnings.len() - 8);
@@ -212,6 +212,7 @@ async fn run() -> Result<bool, Error> {
     );
 
     let agree = compare(&stack).await?;
+    let pulled = sale_on_the_shop(&stack, &watch).await?;
     let (_, log) = call_api(
         &watch,
         "GET",
@@ -220,7 +221,7 @@ async fn run() -> Result<bool, Error> {
         json!(null),
     )
     .await?;
-    println!("\n4. Sync activity (newest first):");
+    println!("\n5. Sync activity (newest first):");
     for entry in log["entries"].as_array().into_iter().flatten().take(5) {
         println!(
             "   {} {:<7} {:<11} {}",
@@ -235,7 +236,113 @@ async fn run() -> Result<bool, Error> {
         started.elapsed().as_secs_f64()
     );
     drop(watch);
-    Ok(agree)
+    Ok(agree && pulled)
+}
+
+/// A customer buys two skeins on the shop: Shopify's signed webhook goes to
+/// webhook-ingress's Function URL, the queue hands it to sync-worker, and
+/// Fibermade's stock follows.
+async fn sale_on_the_shop(stack: &LocalStack, watch: &LambdaWatch) -> Result<bool, Error> {
+    let ingress_url = format!("{}/lambda-url/webhook-ingress/", watch.endpoint());
+    let shop = fibermade_sync::shopify::Shop {
+        domain: SHOP_DOMAIN.to_owned(),
+        access_token: fibermade_sync::shopify::AccessToken::new(local_stack::ACCESS_TOKEN),
+    };
+    let (registration, _) = fibermade_sync::webhook::registration::ensure_inventory_subscription(
+        &stack.shopify,
+        &shop,
+        &ingress_url,
+    )
+    .await?;
+    println!(
+        "\n4. A sale on the shop reaches Fibermade (webhook → webhook-ingress → SQS → sync-worker)"
+    );
+    println!(
+        "   subscription INVENTORY_LEVELS_UPDATE → {ingress_url}: {}",
+        match registration {
+            fibermade_sync::webhook::registration::Registration::Created(_) => "created",
+            fibermade_sync::webhook::registration::Registration::AlreadyRegistered(_) =>
+                "already there",
+        }
+    );
+
+    let catalog = stack.store.load_catalog(&ACCOUNT.parse()?).await?;
+    let row = catalog
+        .inventory
+        .iter()
+        .filter(|r| r.quantity >= 2)
+        .max_by_key(|r| r.quantity)
+        .ok_or("no stock to sell")?;
+    let colorway = catalog
+        .colorways
+        .iter()
+        .find(|c| c.id == row.key.colorway_id)
+        .ok_or("colorway")?;
+    let base = catalog
+        .bases
+        .iter()
+        .find(|b| b.id == row.key.base_id)
+        .ok_or("base")?;
+    let (integration, _) = stack
+        .store
+        .account_integration(&ACCOUNT.parse()?)
+        .await?
+        .ok_or("integration")?;
+    let item = stack
+        .store
+        .load_links(&integration.id)
+        .await?
+        .into_iter()
+        .find(|l| {
+            l.local == fibermade_sync::domain::LocalRef::Inventory(row.key.clone())
+                && l.external_type == fibermade_sync::domain::ExternalType::ShopifyInventoryItem
+        })
+        .ok_or("the row is not linked")?;
+    let before = row.quantity;
+
+    stack
+        .sim_control
+        .sale(item.external_id.as_str(), None, 2)
+        .await?;
+    stack.sim_control.flush_webhooks().await?;
+    let deliveries = stack.sim_control.webhook_deliveries().await?;
+    let statuses: Vec<String> = deliveries
+        .iter()
+        .map(|d| format!("{:?}", d.status))
+        .collect();
+    println!(
+        "   {} / {}: 2 sold on the shop; deliveries {}",
+        colorway.name,
+        base.descriptor,
+        statuses.join(", ")
+    );
+
+    let drained =
+        local_stack::router::drain_queue_with(&stack.sqs, &stack.pull_queue, |event| async move {
+            let answer = watch.invoke("sync-worker", &event).await?;
+            Ok(answer["batchItemFailures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect())
+        })
+        .await?;
+    let after = stack
+        .store
+        .get_inventory(&ACCOUNT.parse()?, &row.key)
+        .await?
+        .map(|r| r.quantity)
+        .unwrap_or(i64::MIN);
+    println!(
+        "   sync-worker: {} message(s), {} failed; Fibermade stock {before} → {after}",
+        drained.received, drained.failed
+    );
+    let ok = after == before - 2;
+    if !ok {
+        println!("   check FAILED: expected {}", before - 2);
+    }
+    Ok(ok)
 }
 
 /// Calls the push API through the Invoke API with the event API Gateway
@@ -330,10 +437,20 @@ async fn compare(stack: &LocalStack) -> Result<bool, Error> {
     Ok(agree)
 }
 
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
+/// Wraps a long line for the terminal, continuing under `indent`.
+fn shorten(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.chars().count() > width {
+            out.push_str("\n     ");
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.chars().count();
     }
-    let cut: String = text.chars().take(max).collect();
-    format!("{cut}…")
+    out
 }
