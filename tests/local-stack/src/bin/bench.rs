@@ -150,10 +150,11 @@ async fn bench_pull(deliveries: usize) -> Result<(), Error> {
     stack.sim_control.flush_webhooks().await?;
     let sent = started.elapsed();
 
-    let mut outcomes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let tally: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>> =
+        Default::default();
     let drained = drain_queue_with(&stack.sqs, &stack.pull_queue, |event| {
         let puller = stack.puller();
-        let outcomes = &mut outcomes;
+        let tally = tally.clone();
         async move {
             let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(event)?;
             let mut failed = Vec::new();
@@ -162,15 +163,16 @@ async fn bench_pull(deliveries: usize) -> Result<(), Error> {
                     serde_json::from_str(message.body.as_deref().unwrap_or("{}"))?;
                 match puller.apply(&job).await {
                     Ok(outcome) => {
-                        *outcomes
-                            .entry(
-                                format!("{outcome:?}")
-                                    .split([' ', '{'])
-                                    .next()
-                                    .unwrap_or("")
-                                    .to_owned(),
-                            )
-                            .or_default() += 1
+                        let name = format!("{outcome:?}")
+                            .split([' ', '{'])
+                            .next()
+                            .unwrap_or("")
+                            .to_owned();
+                        *tally
+                            .lock()
+                            .map_err(|_| "tally poisoned")?
+                            .entry(name)
+                            .or_default() += 1;
                     }
                     Err(_) => failed.push(message.message_id.unwrap_or_default()),
                 }
@@ -180,6 +182,7 @@ async fn bench_pull(deliveries: usize) -> Result<(), Error> {
     })
     .await?;
     let applied = started.elapsed();
+    let outcomes = tally.lock().map_err(|_| "tally poisoned")?.clone();
 
     let deliveries_log = stack.sim_control.webhook_deliveries().await?;
     let accepted = deliveries_log
@@ -238,4 +241,440 @@ async fn shop_levels(stack: &LocalStack) -> Result<std::collections::HashMap<Str
         }
     }
     Ok(levels)
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cpus} cores, {model}")
+}
+
+/// The floor: the least wall time the bucket allows for `cost` points.
+fn floor(cost: f64) -> Duration {
+    Duration::from_secs_f64(((cost - STANDARD_BUCKET).max(0.0)) / STANDARD_RATE)
+}
+
+async fn seed_catalog(
+    stack: &LocalStack,
+    account: &AccountId,
+    colorways: usize,
+    bases: usize,
+) -> Result<(), Error> {
+    let mut changes = Vec::new();
+    let base_list: Vec<Base> = (0..bases)
+        .map(|b| {
+            let descriptor = Descriptor::try_from(format!("Base {b:02}"))?;
+            Ok(Base {
+                id: BaseId::for_descriptor(account, &descriptor),
+                account_id: account.clone(),
+                descriptor,
+                retail_price: format!("{}.50", 20 + b).parse::<Money>()?,
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    changes.extend(base_list.iter().cloned().map(CatalogChange::Base));
+    for c in 0..colorways {
+        let handle = Handle::try_from(format!("colorway-{c:04}"))?;
+        let colorway = Colorway {
+            id: ColorwayId::for_handle(account, &handle),
+            account_id: account.clone(),
+            name: format!("Colorway {c:04}"),
+            handle,
+            description_html: "<p>Hand-dyed in small batches.</p>".into(),
+            status: ColorwayStatus::Active,
+            colors: vec!["Green".into()],
+            technique: Some("Speckled".into()),
+            per_pan: Some(6),
+        };
+        for (b, base) in base_list.iter().enumerate() {
+            changes.push(CatalogChange::InventoryQuantity {
+                key: fibermade_sync::domain::InventoryKey::new(
+                    colorway.id.clone(),
+                    base.id.clone(),
+                ),
+                quantity: Some(((c * 7 + b * 3) % 13) as i64),
+                shop_quantity: None,
+            });
+        }
+        changes.push(CatalogChange::Colorway(colorway));
+    }
+    stack.store.apply_import(account, changes).await?;
+    Ok(())
+}
+
+/// One push, timed, with the write calls and THROTTLED answers the client saw.
+async fn timed_push(
+    stack: &LocalStack,
+    account: &AccountId,
+) -> Result<(PushReport, Duration, u64, u64), Error> {
+    let before = stack.shopify.stats();
+    let started = Instant::now();
+    let report = stack
+        .pusher()
+        .push(&PushRequest {
+            account_id: account.clone(),
+            colorway_id: None,
+            dry_run: false,
+        })
+        .await?;
+    let elapsed = started.elapsed();
+    let after = stack.shopify.stats();
+    Ok((
+        report,
+        elapsed,
+        after.write_calls() - before.write_calls(),
+        after.throttled - before.throttled,
+    ))
+}
+
+async fn bench_push(colorways: usize, bases: usize) -> Result<(), Error> {
+    let stack = LocalStack::start_with(StackOptions {
+        bucket_size: STANDARD_BUCKET,
+        restore_rate: STANDARD_RATE,
+        ..StackOptions::default()
+    })
+    .await?;
+    let account = stack
+        .seed_account("acct-bench", "user-1", &[], true)
+        .await?
+        .id;
+    seed_catalog(&stack, &account, colorways, bases).await?;
+    let variants = colorways * bases;
+
+    let (first, first_time, first_writes, first_throttled) = timed_push(&stack, &account).await?;
+    let (second, second_time, second_writes, second_throttled) =
+        timed_push(&stack, &account).await?;
+    let calls = |r: &PushReport| r.shopify_calls;
+
+    // The baseline starts from an empty shop with a fresh bucket.
+    stack.sim_control.reset().await?;
+    stack
+        .sim_control
+        .configure_bucket(Some(STANDARD_BUCKET), Some(STANDARD_RATE), true)
+        .await?;
+    let (baseline_calls, baseline_cost, baseline_time) =
+        one_call_per_variant(&stack, colorways, bases).await?;
+
+    println!("Push of {colorways} colorways × {bases} bases ({variants} variants)");
+    println!(
+        "  {:<34} {:>7} {:>8} {:>9} {:>9} {:>6} {:>10}",
+        "", "calls", "writes", "points", "time s", "floor", "THROTTLED"
+    );
+    let row = |name: &str, calls: u64, writes: u64, cost: f64, time: Duration, throttled: u64| {
+        println!(
+            "  {name:<34} {calls:>7} {writes:>8} {cost:>9.0} {:>9.1} {:>6.1} {throttled:>10}",
+            time.as_secs_f64(),
+            floor(cost).as_secs_f64()
+        );
+    };
+    row(
+        "first push",
+        calls(&first),
+        first_writes,
+        first.shopify_cost,
+        first_time,
+        first_throttled,
+    );
+    row(
+        "second push, nothing changed",
+        calls(&second),
+        second_writes,
+        second.shopify_cost,
+        second_time,
+        second_throttled,
+    );
+    row(
+        "one call per variant (baseline)",
+        baseline_calls,
+        baseline_calls,
+        baseline_cost,
+        baseline_time,
+        0,
+    );
+    println!(
+        "  first push: {} products and {} variants created, {} quantities set, {} errors",
+        first.products_created,
+        first.variants_created,
+        first.quantities_set,
+        first.errors.len()
+    );
+    println!(
+        "  the baseline spends {:.1}× the calls and {:.1}× the points; at the standard plan its floor is {:.0} s",
+        baseline_calls as f64 / calls(&first).max(1) as f64,
+        baseline_cost / first.shopify_cost.max(1.0),
+        floor(baseline_cost).as_secs_f64()
+    );
+    println!(
+        "  (baseline wall time measured at restore rate {BASELINE_RATE}/s to keep the run short; its floor is computed for 100/s)\n"
+    );
+    Ok(())
+}
+
+/// The baseline's restore rate: its calls cost ~10× ours, and waiting for
+/// them at 100 points/s would add minutes of sleeping to every bench run.
+const BASELINE_RATE: f64 = 1000.0;
+
+/// What a naive sync does: create each product with one variant, add every
+/// other variant with its own call, set every quantity with its own call.
+async fn one_call_per_variant(
+    stack: &LocalStack,
+    colorways: usize,
+    bases: usize,
+) -> Result<(u64, f64, Duration), Error> {
+    stack
+        .sim_control
+        .configure_bucket(Some(STANDARD_BUCKET), Some(BASELINE_RATE), true)
+        .await?;
+    let shopify = stack.shopify.clone();
+    shopify.reset_stats();
+    let shop = Shop {
+        domain: SHOP_DOMAIN.into(),
+        access_token: AccessToken::new(ACCESS_TOKEN),
+    };
+    let location = shopify.locations(&shop).await?.remove(0).id;
+    let started = Instant::now();
+    for c in 0..colorways {
+        let variant = |b: usize| VariantOptionValue {
+            option_name: "Base".into(),
+            name: format!("Base {b:02}"),
+        };
+        let input = ProductSetInput {
+            title: format!("Colorway {c:04}"),
+            handle: format!("baseline-{c:04}"),
+            description_html: "<p>Hand-dyed in small batches.</p>".into(),
+            vendor: "Baseline".into(),
+            status: "ACTIVE",
+            tags: vec![],
+            product_options: vec![OptionSetInput {
+                name: "Base".into(),
+                position: 1,
+                values: vec![OptionValueInput {
+                    name: "Base 00".into(),
+                }],
+            }],
+            variants: vec![VariantSetInput {
+                id: None,
+                option_values: vec![variant(0)],
+                price: "20.50".into(),
+                inventory_item: InventoryItemInput { tracked: true },
+                inventory_quantities: Some(vec![InventoryQuantityInput {
+                    location_id: location.clone(),
+                    name: "available",
+                    quantity: 0,
+                }]),
+            }],
+            metafields: vec![],
+            files: None,
+        };
+        let product = shopify
+            .product_set(
+                &shop,
+                &ProductIdentifier::Handle(input.handle.clone()),
+                &input,
+            )
+            .await?;
+        let mut items = vec![product.variants.nodes[0].inventory_item.id.clone()];
+        for b in 1..bases {
+            let created = shopify
+                .variants_bulk_create(
+                    &shop,
+                    &product.id,
+                    &[BulkVariantInput {
+                        id: None,
+                        option_values: vec![variant(b)],
+                        price: format!("{}.50", 20 + b),
+                        inventory_item: Some(InventoryItemInput { tracked: true }),
+                        inventory_quantities: Some(vec![BulkInventoryQuantity {
+                            location_id: location.clone(),
+                            available_quantity: 0,
+                        }]),
+                    }],
+                )
+                .await?;
+            items.extend(created.into_iter().map(|v| v.inventory_item.id));
+        }
+        for (b, item) in items.into_iter().enumerate() {
+            let line = QuantityLine {
+                inventory_item_id: item,
+                location_id: location.clone(),
+                quantity: ((c * 7 + b * 3) % 13) as i64,
+                change_from_quantity: Some(0),
+            };
+            shopify
+                .set_inventory_quantities(
+                    &shop,
+                    &[line],
+                    &format!("baseline-{c}-{b}"),
+                    "gid://fibermade/Bench/baseline",
+                )
+                .await?;
+        }
+    }
+    let stats = shopify.stats();
+    Ok((stats.calls - 1, stats.actual_cost, started.elapsed()))
+}
+
+/// A product export of `rows` rows from the real legacy header: products of
+/// five variants each, with multi-line descriptions and images, generated a
+/// row at a time so the bench measures the import, not the generator.
+struct GeneratedExport {
+    columns: Vec<String>,
+    rows: usize,
+    row: usize,
+    buffer: Vec<u8>,
+    offset: usize,
+}
+
+const BASES: [&str; 5] = [
+    "Merino Fingering",
+    "Merino DK",
+    "Sock 75/25",
+    "Mohair Lace",
+    "Bulky",
+];
+
+fn generated_export(rows: usize) -> GeneratedExport {
+    let header = std::fs::read_to_string(fixture_csv("legacy-export-2021.csv"))
+        .ok()
+        .and_then(|f| f.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    GeneratedExport {
+        columns: header.split(',').map(str::to_owned).collect(),
+        rows,
+        row: 0,
+        buffer: format!("{header}\n").into_bytes(),
+        offset: 0,
+    }
+}
+
+impl GeneratedExport {
+    fn next_row(&mut self) {
+        let (product, variant) = (self.row / 5, self.row % 5);
+        let mut cells = vec![String::new(); self.columns.len()];
+        let mut set = |name: &str, value: String| {
+            if let Some(i) = self.columns.iter().position(|c| c == name) {
+                cells[i] = value;
+            }
+        };
+        set("Handle", format!("colorway-{product:06}"));
+        if variant == 0 {
+            set("Title", format!("Colorway {product}"));
+            set(
+                "Body (HTML)",
+                "\"<p>Hand-dyed,\nin small batches.</p>\"".into(),
+            );
+            set("Option1 Name", "Base".into());
+            set(
+                "Image Src",
+                format!("https://cdn.example.com/{product}.jpg"),
+            );
+            set("Image Position", "1".into());
+            set("Status", "active".into());
+        }
+        set("Option1 Value", BASES[variant].into());
+        set(
+            "Variant Inventory Qty",
+            ((product + variant) % 17).to_string(),
+        );
+        set("Variant Price", format!("{}.00", 24 + variant * 2));
+        self.buffer = format!("{}\n", cells.join(",")).into_bytes();
+        self.offset = 0;
+        self.row += 1;
+    }
+}
+
+impl Read for GeneratedExport {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.offset >= self.buffer.len() {
+            if self.row >= self.rows {
+                return Ok(0);
+            }
+            self.next_row();
+        }
+        let n = buf.len().min(self.buffer.len() - self.offset);
+        buf[..n].copy_from_slice(&self.buffer[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn bench_import(rows: usize) -> Result<(), Error> {
+    println!("Import of a generated {rows}-row export (real legacy header, 5 variants a product)");
+    for mode in ["parse", "write"] {
+        let output = std::process::Command::new(std::env::current_exe()?)
+            .args(["import-child", mode, &rows.to_string()])
+            .output()?;
+        if !output.status.success() {
+            return Err(format!(
+                "import bench ({mode}) failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        print!("{}", String::from_utf8_lossy(&output.stdout));
+    }
+    Ok(())
+}
+
+async fn import_child(args: &[String]) -> Result<(), Error> {
+    let mode = args.first().map(String::as_str).unwrap_or("parse");
+    let rows: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(100_000);
+    let started = Instant::now();
+    match mode {
+        "parse" => {
+            let survey =
+                tokio::task::spawn_blocking(move || survey(generated_export(rows))).await??;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "  {:<34} {:>9.0} rows/s {:>7.2} s  peak memory {:>6.1} MB  ({} products, {} bases)",
+                "parse and map (first pass)",
+                survey.rows as f64 / secs,
+                secs,
+                peak_rss_mb(),
+                survey.products,
+                survey.bases.len()
+            );
+        }
+        _ => {
+            let stack = LocalStack::start().await?;
+            let account = stack
+                .seed_account("acct-import-bench", "user-1", &[], false)
+                .await?
+                .id;
+            let importer = Importer::new(stack.store.clone(), stack.shopify.clone());
+            let source = Source::reader("generated.csv", move || {
+                Ok(Box::new(generated_export(rows)) as Box<dyn Read + Send>)
+            });
+            let started = Instant::now();
+            let report = importer.import(&account, &source).await?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "  {:<34} {:>9.0} rows/s {:>7.2} s  peak memory {:>6.1} MB  ({} items written to DynamoDB on moto)",
+                "full import with DynamoDB writes",
+                report.rows as f64 / secs,
+                secs,
+                peak_rss_mb(),
+                report.written.total()
+            );
+        }
+    }
+    Ok(())
 }
