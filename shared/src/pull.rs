@@ -269,7 +269,8 @@ fn decide(
         Some(before) if fibermade_changed && available != before => {
             let shop_change = available - before;
             next.quantity = row.quantity + shop_change;
-            // The shop still holds `available`; the next push sets the merge.
+            // Limitation: the shop still holds `available` until the next push
+            // sets the merged figure; a job queued here would close the gap.
             next.sync_status = SyncStatus::Conflict;
             (
                 next,

@@ -18,6 +18,9 @@ async fn main() -> Result<(), Error> {
         store: Store::new(aws.dynamodb.clone(), config.tables.clone()),
         sqs: aws.sqs.clone(),
         queue_url: required_env("PULL_QUEUE_URL")?,
+        // Limitation: the secret arrives in the environment, resolved from
+        // Secrets Manager at deploy time, so whoever may read the function's
+        // configuration can read it; fetching it here at cold start would not.
         secret: WebhookSecret::new(required_env("SHOPIFY_WEBHOOK_SECRET")?),
     };
     let ingress = &ingress;

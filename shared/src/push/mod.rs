@@ -830,6 +830,9 @@ fn plan_products(
             LocalRef::Colorway(colorway_id.clone()),
             ExternalType::ShopifyProduct,
         ));
+        // Limitation: equal digests are trusted without asking the shop, so a
+        // product deleted there by hand stays missing until a stock or product
+        // write finds it gone; a scheduled reconciliation would catch it.
         if plan.is_unchanged(product_link.and_then(|l| l.fingerprint.as_deref())) {
             continue;
         }
