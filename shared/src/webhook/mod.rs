@@ -81,7 +81,10 @@ mod tests {
             "gid://shopify/InventoryItem/271878346596884015"
         );
         assert_eq!(update.available, Some(7));
-        assert_eq!(update.updated_at, time::macros::datetime!(2026-11-03 13:44:10 UTC));
+        assert_eq!(
+            update.updated_at,
+            time::macros::datetime!(2026-11-03 13:44:10 UTC)
+        );
     }
 
     #[test]
