@@ -471,21 +471,20 @@ impl Store {
         expected_version: u64,
         writer: Writer,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.catalog)
-            .set_item(Some(encode_inventory(row, writer)))
-            .condition_expression("attribute_not_exists(pk) OR version = :v")
-            .expression_attribute_values(":v", attrs::n(expected_version))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
+        let written = self
+            .put_if(
+                &self.tables.catalog,
+                encode_inventory(row, writer),
+                "attribute_not_exists(pk) OR version = :v",
+                &[(":v", attrs::n(expected_version))],
+            )
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict {
                 what: format!("inventory {}", row.key),
-            }),
-            Err(e) => Err(StoreError::from_sdk("PutItem", e)),
+            })
         }
     }
 
@@ -508,22 +507,14 @@ impl Store {
                 shop_updated_at: None,
                 version: 1,
             };
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.tables.catalog)
-                .set_item(Some(encode_inventory(&row, Writer::Sync)))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await;
-            match result {
-                Ok(_) => created.push(row),
-                Err(e) if is_condition_failure(&e) => {
-                    if let Some(existing) = self.get_inventory(account, key).await? {
-                        created.push(existing);
-                    }
-                }
-                Err(e) => return Err(StoreError::from_sdk("PutItem", e)),
+            let item = encode_inventory(&row, Writer::Sync);
+            if self
+                .put_if(&self.tables.catalog, item, "attribute_not_exists(pk)", &[])
+                .await?
+            {
+                created.push(row);
+            } else if let Some(existing) = self.get_inventory(account, key).await? {
+                created.push(existing);
             }
         }
         Ok(created)

@@ -151,6 +151,31 @@ impl Store {
         &self.client
     }
 
+    /// Puts an item if `condition` holds; `Ok(false)` when it does not (a
+    /// racing writer got there first, or the item is already there).
+    async fn put_if(
+        &self,
+        table: &str,
+        item: Item,
+        condition: &str,
+        values: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, value.clone());
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StoreError::from_sdk("PutItem", e)),
+        }
+    }
+
     /// Queries one partition to the end, page by page.
     async fn query_all(
         &self,

@@ -105,23 +105,9 @@ impl Store {
         integration: &IntegrationId,
         dedupe_key: &str,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.sync)
-            .set_item(Some(dedupe_item(
-                integration,
-                dedupe_key,
-                OffsetDateTime::now_utc(),
-            )))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk("PutItem", e)),
-        }
+        let item = dedupe_item(integration, dedupe_key, OffsetDateTime::now_utc());
+        self.put_if(&self.tables.sync, item, "attribute_not_exists(pk)", &[])
+            .await
     }
 
     pub async fn delivery_seen(
@@ -230,20 +216,13 @@ impl Store {
             .s("owner", owner)
             .n("expires_at", (now + PUSH_LEASE).unix_timestamp())
             .build();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.tables.sync)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
-            .expression_attribute_values(":now", attrs::n(now.unix_timestamp()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(StoreError::from_sdk("PutItem", e)),
-        }
+        self.put_if(
+            &self.tables.sync,
+            item,
+            "attribute_not_exists(pk) OR expires_at < :now",
+            &[(":now", attrs::n(now.unix_timestamp()))],
+        )
+        .await
     }
 
     /// Gives the lease back, if it is still ours.
