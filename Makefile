@@ -15,7 +15,7 @@ help:
 	@echo "make demo   import the real Shopify exports and push them to the simulated shop, end to end"
 	@echo "make test   every test: unit, simulator, end to end on the local stack, Lambda runtime"
 	@echo "make lint   rustfmt check, clippy with warnings denied, cfn-lint on template.yaml"
-	@echo "make bench  push and import figures (calls, cost points, rows/s, memory)"
+	@echo "make bench  push, import, ingress and pull figures (BENCH=push|import|ingress|pull runs one; PULL_DELIVERIES=N)"
 	@echo "make register-webhook SHOP=… URL=…  subscribe a shop's inventory webhook (token in SHOPIFY_ACCESS_TOKEN)"
 
 $(STAMP): infra/local/requirements.txt
