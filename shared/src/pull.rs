@@ -25,9 +25,9 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     Direction, ExternalType, Integration, IntegrationLogEntry, Inventory, LocalRef, LogSource,
-    LogStatus, Quantity, SyncStatus,
+    LogStatus, QUANTITY_LIMIT, Quantity, SyncStatus,
 };
-use crate::store::{PullWriteError, Store, StoreError};
+use crate::store::{Notification, PullRecords, PullWriteError, Store, StoreError};
 use crate::webhook::PullJob;
 
 /// What became of one delivery.
@@ -50,7 +50,12 @@ pub enum PullOutcome {
     UnknownShop,
     OtherLocation,
     UnknownItem,
+    /// Out of Shopify's bounds or dated in the future: logged, not applied.
+    Implausible,
 }
+
+/// How far in the future a change may be dated before it is refused.
+const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(10);
 
 /// Attempts at a read-modify-write when a person edits the row meanwhile.
 const WRITE_ATTEMPTS: u32 = 5;
@@ -85,13 +90,27 @@ impl Puller {
         if self.store.delivery_seen(&integration.id, &key).await? {
             return Ok(PullOutcome::Duplicate);
         }
+        let none = PullRecords::default();
         if integration
             .location_id
             .as_ref()
             .is_some_and(|l| *l != job.update.location())
         {
             return self
-                .settle(integration, &key, PullOutcome::OtherLocation)
+                .settle(integration, &key, PullOutcome::OtherLocation, &none)
+                .await;
+        }
+        let event_time = job.event_time();
+        if let Some(problem) = implausible(job, event_time) {
+            let records = self.records(
+                integration,
+                job,
+                LogStatus::Warning,
+                problem,
+                json!({ "available": job.update.available }),
+            );
+            return self
+                .settle(integration, &key, PullOutcome::Implausible, &records)
                 .await;
         }
         let link = self
@@ -103,19 +122,35 @@ impl Puller {
             )
             .await?;
         let Some(LocalRef::Inventory(inventory_key)) = link.map(|l| l.local) else {
-            self.log(integration, job, LogStatus::Warning, format!(
+            let message = format!(
                 "Stock change for inventory item {} ignored: it is not linked to any Fibermade inventory",
                 job.update.inventory_item_id
-            ), json!({ "available": job.update.available })).await?;
+            );
+            let records = self.records(
+                integration,
+                job,
+                LogStatus::Warning,
+                message,
+                json!({ "available": job.update.available }),
+            );
             return self
-                .settle(integration, &key, PullOutcome::UnknownItem)
+                .settle(integration, &key, PullOutcome::UnknownItem, &records)
                 .await;
         };
         let Some(available) = job.update.available else {
-            self.log(integration, job, LogStatus::Warning, format!(
+            let message = format!(
                 "Shopify stopped tracking stock of inventory {inventory_key}; Fibermade's figure is kept"
-            ), json!({ "available": null })).await?;
-            return self.settle(integration, &key, PullOutcome::Untracked).await;
+            );
+            let records = self.records(
+                integration,
+                job,
+                LogStatus::Warning,
+                message,
+                json!({ "available": null }),
+            );
+            return self
+                .settle(integration, &key, PullOutcome::Untracked, &records)
+                .await;
         };
 
         for _ in 0..WRITE_ATTEMPTS {
@@ -125,32 +160,47 @@ impl Puller {
                 .await?
             else {
                 return self
-                    .settle(integration, &key, PullOutcome::UnknownItem)
+                    .settle(integration, &key, PullOutcome::UnknownItem, &none)
                     .await;
             };
-            if row
-                .shop_updated_at
-                .is_some_and(|last| job.update.updated_at < last)
-            {
-                return self.settle(integration, &key, PullOutcome::Stale).await;
+            if row.shop_updated_at.is_some_and(|last| event_time < last) {
+                let message = format!(
+                    "Stock of {inventory_key} from Shopify ({available}) ignored: a newer change was applied already"
+                );
+                let records = self.records(
+                    integration,
+                    job,
+                    LogStatus::Success,
+                    message,
+                    json!({ "stale": true, "available": available }),
+                );
+                return self
+                    .settle(integration, &key, PullOutcome::Stale, &records)
+                    .await;
             }
-            let (next, outcome) = decide(&row, available, job.update.updated_at);
+            let (next, outcome) = decide(&row, available, event_time);
             if outcome == PullOutcome::Echo
-                && row
-                    .shop_updated_at
-                    .is_some_and(|last| last >= job.update.updated_at)
+                && row.shop_updated_at.is_some_and(|last| last >= event_time)
             {
-                return self.settle(integration, &key, outcome).await;
+                return self.settle(integration, &key, outcome, &none).await;
             }
+            if matches!(outcome, PullOutcome::Merged { .. })
+                && self.store.push_running(&integration.id).await?
+            {
+                // A running push may have set this very figure and not yet
+                // recorded it; deciding now would take its write for a sale.
+                // The message comes back after its visibility timeout.
+                return Err(StoreError::Conflict {
+                    what: format!("inventory {inventory_key} while a push is running"),
+                });
+            }
+            let records = self.outcome_records(integration, job, &row, &outcome);
             match self
                 .store
-                .apply_pulled_stock(&integration.id, &key, row.version, &next)
+                .apply_pulled_stock(&integration.id, &key, row.version, &next, &records)
                 .await
             {
-                Ok(()) => {
-                    self.record(integration, job, &row, &outcome).await?;
-                    return Ok(outcome);
-                }
+                Ok(()) => return Ok(outcome),
                 Err(PullWriteError::Duplicate) => return Ok(PullOutcome::Duplicate),
                 Err(PullWriteError::Changed) => continue,
                 Err(PullWriteError::Store(e)) => return Err(e),
@@ -161,38 +211,40 @@ impl Puller {
         })
     }
 
-    /// Marks a delivery that writes no stock as seen.
+    /// Marks a delivery that writes no stock as seen, with its records.
     async fn settle(
         &self,
         integration: &Integration,
         key: &str,
         outcome: PullOutcome,
+        records: &PullRecords,
     ) -> Result<PullOutcome, StoreError> {
-        if self.store.mark_delivery_seen(&integration.id, key).await? {
+        if self
+            .store
+            .settle_delivery(&integration.id, key, records)
+            .await?
+        {
             Ok(outcome)
         } else {
             Ok(PullOutcome::Duplicate)
         }
     }
 
-    async fn record(
+    fn outcome_records(
         &self,
         integration: &Integration,
         job: &PullJob,
         row: &Inventory,
         outcome: &PullOutcome,
-    ) -> Result<(), StoreError> {
+    ) -> PullRecords {
         match outcome {
-            PullOutcome::Applied { from, to } => {
-                self.log(
-                    integration,
-                    job,
-                    LogStatus::Success,
-                    format!("Stock of {} set to {to} from Shopify (was {from})", row.key),
-                    json!({ "from": from, "to": to, "inventory": row.key.local_id() }),
-                )
-                .await
-            }
+            PullOutcome::Applied { from, to } => self.records(
+                integration,
+                job,
+                LogStatus::Success,
+                format!("Stock of {} set to {to} from Shopify (was {from})", row.key),
+                json!({ "from": from, "to": to, "inventory": row.key.local_id() }),
+            ),
             PullOutcome::Merged {
                 fibermade,
                 shop_change,
@@ -204,24 +256,33 @@ impl Puller {
                 );
                 let data = json!({ "conflict": true, "fibermade_quantity": fibermade, "shop_change": shop_change, "resolved_quantity": to, "inventory": row.key.local_id() });
                 tracing::warn!(inventory = %row.key, fibermade, shop_change, resolved = to, "stock conflict merged");
-                self.store
-                    .append_notification(&integration.account_id, "stock_conflict", &message, &data)
-                    .await?;
-                self.log(integration, job, LogStatus::Warning, message, data)
-                    .await
+                let mut records = self.records(
+                    integration,
+                    job,
+                    LogStatus::Warning,
+                    message.clone(),
+                    data.clone(),
+                );
+                records.notifications.push(Notification {
+                    account: integration.account_id.clone(),
+                    kind: "stock_conflict".to_owned(),
+                    message,
+                    data,
+                });
+                records
             }
-            _ => Ok(()),
+            _ => PullRecords::default(),
         }
     }
 
-    async fn log(
+    fn records(
         &self,
         integration: &Integration,
         job: &PullJob,
         status: LogStatus,
         message: String,
         mut data: serde_json::Value,
-    ) -> Result<(), StoreError> {
+    ) -> PullRecords {
         data["event_id"] = json!(job.event_id);
         data["webhook_id"] = json!(job.webhook_id);
         data["updated_at"] = json!(
@@ -230,8 +291,8 @@ impl Puller {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default()
         );
-        self.store
-            .append_log(&IntegrationLogEntry {
+        PullRecords {
+            log: vec![IntegrationLogEntry {
                 account_id: integration.account_id.clone(),
                 integration_id: Some(integration.id.clone()),
                 entity: format!("inventory_item:{}", job.update.inventory_item_id),
@@ -241,9 +302,37 @@ impl Puller {
                 message,
                 data,
                 at: OffsetDateTime::now_utc(),
-            })
-            .await
+            }],
+            notifications: Vec::new(),
+        }
     }
+}
+
+/// A delivery no shop could have sent: a figure beyond Shopify's bounds, or
+/// a change dated in the future (which would make every real change after
+/// it look stale).
+fn implausible(job: &PullJob, event_time: OffsetDateTime) -> Option<String> {
+    if job
+        .update
+        .available
+        .is_some_and(|a| a.abs() > QUANTITY_LIMIT)
+    {
+        return Some(format!(
+            "Stock change for inventory item {} ignored: {} is beyond Shopify's bounds",
+            job.update.inventory_item_id,
+            job.update.available.unwrap_or_default()
+        ));
+    }
+    if event_time > OffsetDateTime::now_utc() + MAX_CLOCK_SKEW {
+        return Some(format!(
+            "Stock change for inventory item {} ignored: it is dated in the future ({})",
+            job.update.inventory_item_id,
+            event_time
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        ));
+    }
+    None
 }
 
 /// The row after applying the shop's figure, and what that was.
@@ -267,8 +356,9 @@ fn decide(
     let fibermade_changed = row.synced_quantity.is_some_and(|s| s != row.quantity);
     match row.synced_quantity {
         Some(before) if fibermade_changed && available != before => {
-            let shop_change = available - before;
-            next.quantity = row.quantity + shop_change;
+            // Figures are bounded by QUANTITY_LIMIT, so these cannot overflow.
+            let shop_change = available.saturating_sub(before);
+            next.quantity = row.quantity.saturating_add(shop_change);
             // Limitation: the shop still holds `available` until the next push
             // sets the merged figure; a job queued here would close the gap.
             next.sync_status = SyncStatus::Conflict;

@@ -17,7 +17,7 @@ fn log_pk(account: &AccountId) -> String {
     format!("LOG#{account}")
 }
 
-fn encode(entry: &IntegrationLogEntry) -> Item {
+pub(crate) fn encode(entry: &IntegrationLogEntry) -> Item {
     let at = entry.at.format(&Rfc3339).unwrap_or_default();
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     ItemBuilder::new(log_pk(&entry.account_id), format!("{at}#{}", &nonce[..12]))

@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
 
 pub use catalog::{Catalog, CatalogChange, ImportWrites, InventorySync};
 pub use log::LOG_RETENTION;
-pub use pulls::{DEDUPE_RETENTION, PUSH_LEASE, PullWriteError};
+pub use pulls::{DEDUPE_RETENTION, Notification, PUSH_LEASE, PullRecords, PullWriteError};
 
 use attrs::Item;
 

@@ -10,10 +10,60 @@ use time::{Duration, OffsetDateTime};
 use super::attrs::{self, ItemBuilder};
 use super::catalog::encode_inventory;
 use super::{Store, StoreError, is_condition_failure};
-use crate::domain::{AccountId, IntegrationId, Inventory, Writer};
+use crate::domain::{AccountId, IntegrationId, IntegrationLogEntry, Inventory, Writer};
 
 /// Dedupe records outlive Shopify's retry window (4 hours) many times over.
 pub const DEDUPE_RETENTION: Duration = Duration::days(7);
+
+/// A notice for the dyer's frontend (a stock conflict, say).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub account: AccountId,
+    pub kind: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+impl Notification {
+    fn encode(&self) -> attrs::Item {
+        let now = OffsetDateTime::now_utc();
+        let at = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        ItemBuilder::new(
+            format!("NOTIFY#{}", self.account),
+            format!("{at}#{}", &nonce[..12]),
+        )
+        .s("entity", "notification")
+        .s("kind", self.kind.clone())
+        .s("message", self.message.clone())
+        .s("data", self.data.to_string())
+        .s("at", at)
+        .b("read", false)
+        .n("expires_at", (now + super::LOG_RETENTION).unix_timestamp())
+        .build()
+    }
+}
+
+/// What a delivery leaves besides stock: its log entries and notifications,
+/// written in the same transaction as the stock and the dedupe record, so a
+/// retried message neither loses nor repeats them.
+#[derive(Debug, Clone, Default)]
+pub struct PullRecords {
+    pub log: Vec<IntegrationLogEntry>,
+    pub notifications: Vec<Notification>,
+}
+
+impl PullRecords {
+    fn items(&self) -> Vec<attrs::Item> {
+        self.log
+            .iter()
+            .map(super::log::encode)
+            .chain(self.notifications.iter().map(Notification::encode))
+            .collect()
+    }
+}
 
 /// Why writing pulled stock did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +94,7 @@ impl Store {
         dedupe_key: &str,
         expected_version: u64,
         row: &Inventory,
+        records: &PullRecords,
     ) -> Result<(), PullWriteError> {
         let now = OffsetDateTime::now_utc();
         let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Dynamo {
@@ -64,13 +115,20 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build)?;
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(stock).build())
-            .transact_items(TransactWriteItem::builder().put(seen).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().put(seen).build());
+        for item in records.items() {
+            let put = Put::builder()
+                .table_name(&self.tables.sync)
+                .set_item(Some(item))
+                .build()
+                .map_err(build)?;
+            transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        let result = transaction.send().await;
         let Err(error) = result else { return Ok(()) };
         let reasons: Vec<Option<String>> = error
             .as_service_error()
@@ -97,6 +155,82 @@ impl Store {
             };
         }
         Err(StoreError::from_sdk("TransactWriteItems", error).into())
+    }
+
+    /// Records a delivery that changes no stock, with its log entries, in one
+    /// transaction; `false` if it was seen before (and nothing is written).
+    pub async fn settle_delivery(
+        &self,
+        integration: &IntegrationId,
+        dedupe_key: &str,
+        records: &PullRecords,
+    ) -> Result<bool, StoreError> {
+        let items = records.items();
+        if items.is_empty() {
+            return self.mark_delivery_seen(integration, dedupe_key).await;
+        }
+        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Dynamo {
+            operation: "TransactWriteItems",
+            message: e.to_string(),
+            retryable: false,
+        };
+        let seen = Put::builder()
+            .table_name(&self.tables.sync)
+            .set_item(Some(dedupe_item(
+                integration,
+                dedupe_key,
+                OffsetDateTime::now_utc(),
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(seen).build());
+        for item in items {
+            let put = Put::builder()
+                .table_name(&self.tables.sync)
+                .set_item(Some(item))
+                .build()
+                .map_err(build)?;
+            transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match transaction.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                // Only the dedupe record carries a condition.
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::from_sdk("TransactWriteItems", e)),
+        }
+    }
+
+    /// Whether a push to this integration's shop is running now.
+    pub async fn push_running(&self, integration: &IntegrationId) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.tables.sync)
+            .set_key(Some(super::key(format!("LEASE#{integration}"), "PUSH")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|item| {
+                attrs::ItemReader::new(item)
+                    .opt_n::<i64>("expires_at")
+                    .ok()
+                    .flatten()
+            })
+            .is_some_and(|expires| expires > now))
     }
 
     /// Records a delivery that changed nothing; `false` if it was seen before.
@@ -131,34 +265,11 @@ impl Store {
     }
 
     /// A notice for the dyer's frontend (a stock conflict, say).
-    pub async fn append_notification(
-        &self,
-        account: &AccountId,
-        kind: &str,
-        message: &str,
-        data: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let now = OffsetDateTime::now_utc();
-        let at = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let item = ItemBuilder::new(
-            format!("NOTIFY#{account}"),
-            format!("{at}#{}", &nonce[..12]),
-        )
-        .s("entity", "notification")
-        .s("kind", kind)
-        .s("message", message)
-        .s("data", data.to_string())
-        .s("at", at)
-        .b("read", false)
-        .n("expires_at", (now + super::LOG_RETENTION).unix_timestamp())
-        .build();
+    pub async fn append_notification(&self, notification: &Notification) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.tables.sync)
-            .set_item(Some(item))
+            .set_item(Some(notification.encode()))
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("PutItem", e))?;

@@ -6,6 +6,7 @@ pub mod registration;
 pub mod signature;
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use time::OffsetDateTime;
 
 use crate::domain::{Gid, Quantity};
@@ -55,10 +56,30 @@ impl PullJob {
     /// The key a delivery is applied once by: the event when Shopify sent
     /// one, else the delivery.
     pub fn dedupe_key(&self) -> String {
-        if self.event_id.is_empty() {
+        if !self.event_id.is_empty() {
+            format!("event:{}", self.event_id)
+        } else if !self.webhook_id.is_empty() {
             format!("webhook:{}", self.webhook_id)
         } else {
-            format!("event:{}", self.event_id)
+            // Shopify always sends ids; a delivery without them is keyed by
+            // what it says, so two different changes never share a key.
+            let body = serde_json::to_vec(&self.update).unwrap_or_default();
+            let digest = sha2::Sha256::digest(&body);
+            let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+            format!("body:{hex}")
+        }
+    }
+
+    /// When the change happened, as precisely as the delivery says:
+    /// `updated_at` has whole seconds, so two sales in one second are told
+    /// apart by `X-Shopify-Triggered-At` when it is there and agrees.
+    pub fn event_time(&self) -> OffsetDateTime {
+        let triggered = self.triggered_at.as_deref().and_then(|t| {
+            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        });
+        match triggered {
+            Some(t) if (t - self.update.updated_at).abs() < time::Duration::seconds(2) => t,
+            _ => self.update.updated_at,
         }
     }
 }

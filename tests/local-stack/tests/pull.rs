@@ -366,7 +366,11 @@ async fn duplicated_and_reordered_deliveries_apply_once_and_end_at_the_latest_fi
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.source == LogSource::Webhook && e.status == LogStatus::Success)
+        .filter(|e| {
+            e.source == LogSource::Webhook
+                && e.status == LogStatus::Success
+                && e.data["stale"] != true
+        })
         .count();
     assert_eq!(
         applied, 1,
@@ -658,4 +662,212 @@ async fn sales_on_the_shop_reach_fibermade_through_registered_webhooks() {
         "Shopify duplicated some deliveries: {}",
         deliveries.len()
     );
+}
+
+/// Two sales in one second: `updated_at` ties, `X-Shopify-Triggered-At`
+/// orders them, so the older one delivered last is stale.
+#[tokio::test]
+async fn sales_within_one_second_delivered_in_reverse_keep_the_latest_figure() {
+    let (stack, acct) = pushed_stack("acct-same-second").await;
+    let (key, item, location) = moss_fingering(&stack, &acct).await;
+    let with_trigger = |event: &str, available: i64, triggered: &str| {
+        let mut d = delivery(
+            event,
+            item,
+            location,
+            Some(available),
+            "2026-12-04T10:00:00Z",
+        );
+        let at = d
+            .headers
+            .iter()
+            .position(|(n, _)| *n == "x-shopify-triggered-at")
+            .unwrap();
+        d.headers[at].1 = triggered.to_owned();
+        d
+    };
+    let first = with_trigger("same-1", 11, "2026-12-04T10:00:00.100000Z");
+    let second = with_trigger("same-2", 10, "2026-12-04T10:00:00.700000Z");
+
+    deliver(&stack, &second).await;
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
+    deliver(&stack, &first).await;
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
+
+    assert_eq!(quantity(&stack, &acct, &key).await, 10);
+}
+
+#[tokio::test]
+async fn figures_beyond_shopify_bounds_or_dated_in_the_future_are_logged_not_applied() {
+    let (stack, acct) = pushed_stack("acct-implausible").await;
+    let (key, item, location) = moss_fingering(&stack, &acct).await;
+
+    deliver(
+        &stack,
+        &delivery(
+            "huge",
+            item,
+            location,
+            Some(5_000_000_000),
+            "2026-12-04T10:00:00Z",
+        ),
+    )
+    .await;
+    deliver(
+        &stack,
+        &delivery("future", item, location, Some(11), "2999-01-01T00:00:00Z"),
+    )
+    .await;
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
+    deliver(
+        &stack,
+        &delivery("real", item, location, Some(10), "2026-12-04T10:00:01Z"),
+    )
+    .await;
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        quantity(&stack, &acct, &key).await,
+        10,
+        "the real sale still applies"
+    );
+    let log = stack.store.recent_logs(&acct, 20).await.unwrap();
+    assert_eq!(
+        log.iter().filter(|e| e.message.contains("ignored")).count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn deliveries_without_ids_are_told_apart_by_what_they_say() {
+    let (stack, acct) = pushed_stack("acct-no-ids").await;
+    let (key, item, location) = moss_fingering(&stack, &acct).await;
+    for (event, available, at) in [
+        ("a", 11, "2026-12-04T10:00:01Z"),
+        ("b", 10, "2026-12-04T10:00:02Z"),
+    ] {
+        let mut d = delivery(event, item, location, Some(available), at);
+        d.headers
+            .retain(|(n, _)| *n != "x-shopify-webhook-id" && *n != "x-shopify-event-id");
+        assert_eq!(deliver(&stack, &d).await, 200);
+    }
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
+
+    assert_eq!(quantity(&stack, &acct, &key).await, 10);
+}
+
+/// A sale lands between a push's stock write and its bookkeeping: the worker
+/// must not take the push's figure for a change of the dyer's and merge.
+#[tokio::test]
+async fn a_sale_during_a_push_is_applied_once_the_push_has_recorded() {
+    let (stack, acct) = pushed_stack("acct-sale-in-push").await;
+    let (key, item, location) = moss_fingering(&stack, &acct).await;
+    let mut row = stack
+        .store
+        .get_inventory(&acct, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    row.quantity = 20;
+    row.version += 1;
+    row.sync_status = SyncStatus::Pending;
+    stack.store.put_inventory(&row, Writer::Dyer).await.unwrap();
+    stack
+        .sim_control
+        .inject_fault(
+            shopify_sim::FaultKind::Latency { ms: 2500 },
+            Some("inventorySetQuantities"),
+            1,
+        )
+        .await
+        .unwrap();
+    let pusher = stack.pusher();
+    let request = PushRequest {
+        account_id: acct.clone(),
+        colorway_id: None,
+        dry_run: false,
+    };
+    let pushing = tokio::spawn(async move { pusher.push(&request).await });
+    let item_gid = Gid::new("InventoryItem", item);
+    for _ in 0..100 {
+        let product = stack
+            .sim_control
+            .product_by_handle("moss-garden")
+            .await
+            .unwrap()
+            .unwrap();
+        let level = product["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["inventoryItemId"] == item_gid.as_str())
+            .unwrap()["levels"][0]["available"]
+            .as_i64();
+        if level == Some(20) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stack
+        .sim_control
+        .sale(item_gid.as_str(), None, 1)
+        .await
+        .unwrap();
+    let sale = delivery(
+        "sale-in-push",
+        item,
+        location,
+        Some(19),
+        "2026-12-04T12:00:00Z",
+    );
+    deliver(&stack, &sale).await;
+    let early = drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
+    assert_eq!(early.failed, 1, "deferred while the push runs");
+
+    pushing.await.unwrap().unwrap();
+    deliver(&stack, &sale).await;
+    drain_queue(&stack.sqs, &stack.pull_queue, &stack.puller())
+        .await
+        .unwrap();
+    stack
+        .pusher()
+        .push(&PushRequest {
+            account_id: acct.clone(),
+            colorway_id: None,
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(
+        quantity(&stack, &acct, &key).await,
+        19,
+        "20 counted, 1 sold"
+    );
+    let product = stack
+        .sim_control
+        .product_by_handle("moss-garden")
+        .await
+        .unwrap()
+        .unwrap();
+    let level = product["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["inventoryItemId"] == item_gid.as_str())
+        .unwrap()["levels"][0]["available"]
+        .as_i64();
+    assert_eq!(level, Some(19));
 }
