@@ -163,6 +163,9 @@ impl Puller {
                     .settle(integration, &key, PullOutcome::UnknownItem, &none)
                     .await;
             };
+            // Limitation: a push records no shop time, so a sale's delivery
+            // delayed past a push that merged it is not stale and sets the
+            // older figure until the push's echo restores it.
             if row.shop_updated_at.is_some_and(|last| event_time < last) {
                 let message = format!(
                     "Stock of {inventory_key} from Shopify ({available}) ignored: a newer change was applied already"
