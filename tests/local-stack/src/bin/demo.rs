@@ -308,7 +308,10 @@ async fn sale_on_the_shop(stack: &LocalStack, watch: &LambdaWatch) -> Result<boo
     let deliveries = stack.sim_control.webhook_deliveries().await?;
     let statuses: Vec<String> = deliveries
         .iter()
-        .map(|d| format!("{:?}", d.status))
+        .map(|d| {
+            d.status
+                .map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"))
+        })
         .collect();
     println!(
         "   {} / {}: 2 sold on the shop; deliveries {}",
