@@ -167,8 +167,12 @@ impl Puller {
             // delayed past a push that merged it is not stale and sets the
             // older figure until the push's echo restores it.
             if row.shop_updated_at.is_some_and(|last| event_time < last) {
+                let label = self
+                    .store
+                    .inventory_label(&integration.account_id, &inventory_key)
+                    .await?;
                 let message = format!(
-                    "Stock of {inventory_key} from Shopify ({available}) ignored: a newer change was applied already"
+                    "Stock of {label} from Shopify ({available}) ignored: a newer change was applied already"
                 );
                 let records = self.records(
                     integration,
@@ -197,7 +201,15 @@ impl Puller {
                     what: format!("inventory {inventory_key} while a push is running"),
                 });
             }
-            let records = self.outcome_records(integration, job, &row, &outcome);
+            let label = match outcome {
+                PullOutcome::Applied { .. } | PullOutcome::Merged { .. } => {
+                    self.store
+                        .inventory_label(&integration.account_id, &inventory_key)
+                        .await?
+                }
+                _ => inventory_key.to_string(),
+            };
+            let records = self.outcome_records(integration, job, &row, &label, &outcome);
             match self
                 .store
                 .apply_pulled_stock(&integration.id, &key, row.version, &next, &records)
@@ -238,6 +250,7 @@ impl Puller {
         integration: &Integration,
         job: &PullJob,
         row: &Inventory,
+        label: &str,
         outcome: &PullOutcome,
     ) -> PullRecords {
         match outcome {
@@ -245,7 +258,7 @@ impl Puller {
                 integration,
                 job,
                 LogStatus::Success,
-                format!("Stock of {} set to {to} from Shopify (was {from})", row.key),
+                format!("Stock of {label} set to {to} from Shopify (was {from})"),
                 json!({ "from": from, "to": to, "inventory": row.key.local_id() }),
             ),
             PullOutcome::Merged {
@@ -254,8 +267,7 @@ impl Puller {
                 to,
             } => {
                 let message = format!(
-                    "Stock of {} changed in Fibermade ({fibermade}) and on Shopify ({shop_change:+}) since the last sync; kept both: {to}. The next push sets {to} on the shop",
-                    row.key
+                    "Stock of {label} changed in Fibermade ({fibermade}) and on Shopify ({shop_change:+}) since the last sync; kept both: {to}. The next push sets {to} on the shop"
                 );
                 let data = json!({ "conflict": true, "fibermade_quantity": fibermade, "shop_change": shop_change, "resolved_quantity": to, "inventory": row.key.local_id() });
                 tracing::warn!(inventory = %row.key, fibermade, shop_change, resolved = to, "stock conflict merged");

@@ -579,6 +579,38 @@ impl Store {
         }
     }
 
+    /// A name a dyer recognises for an inventory row: "Moss Garden / Merino
+    /// Fingering". Falls back to the ids when either item is gone.
+    pub async fn inventory_label(
+        &self,
+        account: &AccountId,
+        key: &InventoryKey,
+    ) -> Result<String, StoreError> {
+        let pk = account_pk(account);
+        let items = self
+            .batch_get(
+                &self.tables.catalog,
+                vec![
+                    super::key(pk.clone(), colorway_sk(&key.colorway_id)),
+                    super::key(pk, base_sk(&key.base_id)),
+                ],
+            )
+            .await?;
+        let mut colorway = None;
+        let mut base = None;
+        for item in &items {
+            match entity_of(item) {
+                Entity::Colorway => colorway = Some(decode_colorway(account, item)?.name),
+                Entity::Base => base = Some(decode_base(account, item)?.descriptor.to_string()),
+                _ => {}
+            }
+        }
+        Ok(match (colorway, base) {
+            (Some(c), Some(b)) => format!("{c} / {b}"),
+            _ => key.to_string(),
+        })
+    }
+
     /// Records the figure the shop holds for a row, keeping Fibermade's own
     /// figure and leaving the row pending. Read-modify-write on the version,
     /// retried if a person keeps editing.

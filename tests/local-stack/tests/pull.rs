@@ -198,6 +198,13 @@ async fn a_sale_on_shopify_lowers_fibermade_stock() {
         .iter()
         .find(|e| e.source == LogSource::Webhook)
         .expect("a pull entry");
+    assert!(
+        entry
+            .message
+            .contains("Moss Garden / Merino Fingering set to 10"),
+        "{}",
+        entry.message
+    );
     assert_eq!(
         (entry.status, entry.direction),
         (LogStatus::Success, fibermade_sync::domain::Direction::Pull)
