@@ -157,6 +157,9 @@ struct ProductWork {
     updated_variants: Vec<BaseId>,
 }
 
+/// Bookkeeping writes to DynamoDB in flight at once after a push.
+const BOOKKEEPING_WRITES: usize = 16;
+
 /// How many times a stale stock call is read back and sent again.
 const STALE_ROUNDS: u32 = 3;
 
@@ -499,22 +502,36 @@ impl Pusher {
         loaded: &Loaded,
         stocked: &HashMap<InventoryKey, Quantity>,
     ) -> Result<(), PushError> {
+        let figures: Vec<(InventoryKey, Quantity)> =
+            stocked.iter().map(|(k, q)| (k.clone(), *q)).collect();
+        self.record_syncs(loaded, &figures).await
+    }
+
+    /// Records many rows as synced, a few writes at a time: each is its own
+    /// conditional write, and one at a time they dominated a large push.
+    async fn record_syncs(
+        &self,
+        loaded: &Loaded,
+        figures: &[(InventoryKey, Quantity)],
+    ) -> Result<(), PushError> {
         let now = OffsetDateTime::now_utc();
         let rows = loaded.catalog.inventory_by_key();
-        for (key, quantity) in stocked {
-            let Some(row) = rows.get(key) else { continue };
-            self.record_sync(loaded, row, *quantity, *quantity, now)
-                .await?;
+        let found: Vec<(&Inventory, Quantity)> = figures
+            .iter()
+            .filter_map(|(key, quantity)| rows.get(key).map(|row| (*row, *quantity)))
+            .collect();
+        for batch in found.chunks(BOOKKEEPING_WRITES) {
+            let writes = batch
+                .iter()
+                .map(|(row, quantity)| self.record_sync(loaded, row, *quantity, *quantity, now));
+            futures::future::try_join_all(writes).await?;
         }
         Ok(())
     }
 
     /// Records a row as synced; a person's edit made during the push wins and
     /// leaves the row pending for the next push.
-    ///
-    /// Limitation: one conditional write per row; a first push of thousands
-    /// of variants spends most of its time here, where writes in parallel
-    /// (or a transaction per batch) would be faster.
+    /// One conditional write per row; `record_syncs` runs several at once.
     async fn record_sync(
         &self,
         loaded: &Loaded,
@@ -560,7 +577,6 @@ impl Pusher {
         run_id: &str,
         report: &mut PushReport,
     ) -> Result<(), PushError> {
-        let rows = loaded.catalog.inventory_by_key();
         for chunk in lines.chunks(MAX_INPUT_LINES) {
             let mut chunk: Vec<StockLine> = chunk.to_vec();
             let mut round = 0;
@@ -585,13 +601,9 @@ impl Pusher {
                     .await
                 {
                     Ok(()) => {
-                        let now = OffsetDateTime::now_utc();
-                        for line in &chunk {
-                            if let Some(row) = rows.get(&line.key) {
-                                self.record_sync(loaded, row, line.quantity, line.quantity, now)
-                                    .await?;
-                            }
-                        }
+                        let figures: Vec<(InventoryKey, Quantity)> =
+                            chunk.iter().map(|l| (l.key.clone(), l.quantity)).collect();
+                        self.record_syncs(loaded, &figures).await?;
                         report.quantities_set += chunk.len() as u64;
                         break;
                     }
