@@ -218,6 +218,28 @@ impl LocalStack {
         Ok(account)
     }
 
+    /// Changes a row's stock as a person would in Fibermade: a new version,
+    /// pending for the next push, written by the dyer.
+    pub async fn dyer_sets_stock(
+        &self,
+        account: &AccountId,
+        key: &fibermade_sync::domain::InventoryKey,
+        quantity: i64,
+    ) -> Result<(), Error> {
+        let mut row = self
+            .store
+            .get_inventory(account, key)
+            .await?
+            .ok_or("no such inventory row")?;
+        row.quantity = quantity;
+        row.version += 1;
+        row.sync_status = fibermade_sync::domain::SyncStatus::Pending;
+        self.store
+            .put_inventory(&row, fibermade_sync::domain::Writer::Dyer)
+            .await?;
+        Ok(())
+    }
+
     /// Links an account to the simulated shop.
     pub async fn link(&self, account: &AccountId) -> Result<Integration, Error> {
         let integration = Integration {

@@ -3,7 +3,7 @@
 //! stock, exactly once whatever Shopify's delivery does.
 
 use fibermade_sync::domain::{
-    AccountId, ExternalType, Gid, InventoryKey, LocalRef, LogSource, LogStatus, SyncStatus, Writer,
+    AccountId, ExternalType, Gid, InventoryKey, LocalRef, LogSource, LogStatus, SyncStatus,
 };
 use fibermade_sync::pull::PullOutcome;
 use fibermade_sync::push::PushRequest;
@@ -469,16 +469,7 @@ async fn outcomes_name_each_rule() {
         .sale(Gid::new("InventoryItem", item).as_str(), None, 2)
         .await
         .unwrap();
-    let mut row = stack
-        .store
-        .get_inventory(&acct, &key)
-        .await
-        .unwrap()
-        .unwrap();
-    row.quantity = 15;
-    row.version += 1;
-    row.sync_status = SyncStatus::Pending;
-    stack.store.put_inventory(&row, Writer::Dyer).await.unwrap();
+    stack.dyer_sets_stock(&acct, &key, 15).await.unwrap();
     let merged = puller
         .apply(&job("e6", item, location, Some(10), "2026-12-04T10:00:05Z"))
         .await
@@ -542,16 +533,7 @@ async fn outcomes_name_each_rule() {
 async fn a_push_followed_by_its_own_webhook_writes_and_pushes_nothing() {
     let (stack, acct) = pushed_stack("acct-loop").await;
     let (key, item, location) = moss_fingering(&stack, &acct).await;
-    let mut row = stack
-        .store
-        .get_inventory(&acct, &key)
-        .await
-        .unwrap()
-        .unwrap();
-    row.quantity = 20;
-    row.version += 1;
-    row.sync_status = SyncStatus::Pending;
-    stack.store.put_inventory(&row, Writer::Dyer).await.unwrap();
+    stack.dyer_sets_stock(&acct, &key, 20).await.unwrap();
     stack
         .pusher()
         .push(&PushRequest {
@@ -779,16 +761,7 @@ async fn deliveries_without_ids_are_told_apart_by_what_they_say() {
 async fn a_sale_during_a_push_is_applied_once_the_push_has_recorded() {
     let (stack, acct) = pushed_stack("acct-sale-in-push").await;
     let (key, item, location) = moss_fingering(&stack, &acct).await;
-    let mut row = stack
-        .store
-        .get_inventory(&acct, &key)
-        .await
-        .unwrap()
-        .unwrap();
-    row.quantity = 20;
-    row.version += 1;
-    row.sync_status = SyncStatus::Pending;
-    stack.store.put_inventory(&row, Writer::Dyer).await.unwrap();
+    stack.dyer_sets_stock(&acct, &key, 20).await.unwrap();
     stack
         .sim_control
         .inject_fault(

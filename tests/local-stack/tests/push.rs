@@ -507,16 +507,7 @@ async fn a_sale_on_the_shop_during_a_push_is_not_overwritten() {
         .sale(item.external_id.as_str(), None, 2)
         .await
         .unwrap();
-    let mut row = stack
-        .store
-        .get_inventory(&acct, &key)
-        .await
-        .unwrap()
-        .unwrap();
-    row.quantity = 15;
-    row.version += 1;
-    row.sync_status = fibermade_sync::domain::SyncStatus::Pending;
-    stack.store.put_inventory(&row, Writer::Dyer).await.unwrap();
+    stack.dyer_sets_stock(&acct, &key, 15).await.unwrap();
 
     let report = push(&stack, &acct).await;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fibermade_sync::domain::{AccountId, InventoryKey, SyncStatus, Writer};
+use fibermade_sync::domain::{AccountId, InventoryKey};
 use fibermade_sync::push::{PushError, PushRequest};
 use local_stack::{LocalStack, project_root};
 use shopify_sim::FaultKind;
@@ -54,14 +54,6 @@ async fn pushed(account: &str) -> (LocalStack, AccountId, InventoryKey) {
     )
 }
 
-async fn dyer_sets(stack: &LocalStack, acct: &AccountId, key: &InventoryKey, quantity: i64) {
-    let mut row = stack.store.get_inventory(acct, key).await.unwrap().unwrap();
-    row.quantity = quantity;
-    row.version += 1;
-    row.sync_status = SyncStatus::Pending;
-    stack.store.put_inventory(&row, Writer::Dyer).await.unwrap();
-}
-
 async fn shop_stock(stack: &LocalStack, handle: &str, base: &str) -> Option<i64> {
     let product = stack.sim_control.product_by_handle(handle).await.unwrap()?;
     product["variants"]
@@ -74,7 +66,7 @@ async fn shop_stock(stack: &LocalStack, handle: &str, base: &str) -> Option<i64>
 #[tokio::test]
 async fn a_stock_write_whose_answers_were_all_lost_is_not_counted_again_as_a_sale() {
     let (stack, acct, key) = pushed("acct-r1").await;
-    dyer_sets(&stack, &acct, &key, 20).await;
+    stack.dyer_sets_stock(&acct, &key, 20).await.unwrap();
     stack
         .sim_control
         .inject_fault(
@@ -110,7 +102,7 @@ async fn a_stock_write_whose_answers_were_all_lost_is_not_counted_again_as_a_sal
 #[tokio::test]
 async fn a_dyer_edit_during_a_push_is_not_doubled_by_the_next_push() {
     let (stack, acct, key) = pushed("acct-r2").await;
-    dyer_sets(&stack, &acct, &key, 20).await;
+    stack.dyer_sets_stock(&acct, &key, 20).await.unwrap();
     stack
         .sim_control
         .inject_fault(
@@ -124,7 +116,7 @@ async fn a_dyer_edit_during_a_push_is_not_doubled_by_the_next_push() {
     let req = request(&acct);
     let running = tokio::spawn(async move { pusher.push(&req).await });
     tokio::time::sleep(Duration::from_millis(700)).await;
-    dyer_sets(&stack, &acct, &key, 25).await;
+    stack.dyer_sets_stock(&acct, &key, 25).await.unwrap();
     running.await.unwrap().unwrap();
 
     stack.pusher().push(&request(&acct)).await.unwrap();
@@ -148,7 +140,7 @@ async fn a_dyer_edit_during_a_push_is_not_doubled_by_the_next_push() {
 #[tokio::test]
 async fn two_pushes_of_one_shop_at_once_are_refused_not_interleaved() {
     let (stack, acct, key) = pushed("acct-r3").await;
-    dyer_sets(&stack, &acct, &key, 20).await;
+    stack.dyer_sets_stock(&acct, &key, 20).await.unwrap();
     stack
         .sim_control
         .inject_fault(
@@ -190,7 +182,7 @@ async fn two_pushes_of_one_shop_at_once_are_refused_not_interleaved() {
 async fn products_deleted_on_the_shop_are_made_again_instead_of_failing_forever() {
     let (stack, acct, key) = pushed("acct-r4").await;
     stack.sim_control.reset().await.unwrap();
-    dyer_sets(&stack, &acct, &key, 30).await;
+    stack.dyer_sets_stock(&acct, &key, 30).await.unwrap();
 
     let first = stack.pusher().push(&request(&acct)).await.unwrap();
     assert!(
