@@ -76,6 +76,14 @@ pub enum PullWriteError {
     Store(#[from] StoreError),
 }
 
+fn transaction_build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Dynamo {
+        operation: "TransactWriteItems",
+        message: e.to_string(),
+        retryable: false,
+    }
+}
+
 fn dedupe_item(integration: &IntegrationId, key: &str, now: OffsetDateTime) -> attrs::Item {
     ItemBuilder::new(format!("DEDUPE#{integration}"), key)
         .s("entity", "delivery")
@@ -96,38 +104,15 @@ impl Store {
         row: &Inventory,
         records: &PullRecords,
     ) -> Result<(), PullWriteError> {
-        let now = OffsetDateTime::now_utc();
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Dynamo {
-            operation: "TransactWriteItems",
-            message: e.to_string(),
-            retryable: false,
-        };
         let stock = Put::builder()
             .table_name(&self.tables.catalog)
             .set_item(Some(encode_inventory(row, Writer::Sync)))
             .condition_expression("version = :v")
             .expression_attribute_values(":v", attrs::n(expected_version))
             .build()
-            .map_err(build)?;
-        let seen = Put::builder()
-            .table_name(&self.tables.sync)
-            .set_item(Some(dedupe_item(integration, dedupe_key, now)))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build)?;
-        let mut transaction = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(stock).build())
-            .transact_items(TransactWriteItem::builder().put(seen).build());
-        for item in records.items() {
-            let put = Put::builder()
-                .table_name(&self.tables.sync)
-                .set_item(Some(item))
-                .build()
-                .map_err(build)?;
-            transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
-        }
+            .map_err(transaction_build_error)?;
+        let transaction =
+            self.delivery_transaction(integration, dedupe_key, Some(stock), records)?;
         let result = transaction.send().await;
         let Err(error) = result else { return Ok(()) };
         let reasons: Vec<Option<String>> = error
@@ -165,37 +150,10 @@ impl Store {
         dedupe_key: &str,
         records: &PullRecords,
     ) -> Result<bool, StoreError> {
-        let items = records.items();
-        if items.is_empty() {
+        if records.log.is_empty() && records.notifications.is_empty() {
             return self.mark_delivery_seen(integration, dedupe_key).await;
         }
-        let build = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Dynamo {
-            operation: "TransactWriteItems",
-            message: e.to_string(),
-            retryable: false,
-        };
-        let seen = Put::builder()
-            .table_name(&self.tables.sync)
-            .set_item(Some(dedupe_item(
-                integration,
-                dedupe_key,
-                OffsetDateTime::now_utc(),
-            )))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(build)?;
-        let mut transaction = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(seen).build());
-        for item in items {
-            let put = Put::builder()
-                .table_name(&self.tables.sync)
-                .set_item(Some(item))
-                .build()
-                .map_err(build)?;
-            transaction = transaction.transact_items(TransactWriteItem::builder().put(put).build());
-        }
+        let transaction = self.delivery_transaction(integration, dedupe_key, None, records)?;
         match transaction.send().await {
             Ok(_) => Ok(true),
             Err(e)
@@ -207,6 +165,43 @@ impl Store {
             }
             Err(e) => Err(StoreError::from_sdk("TransactWriteItems", e)),
         }
+    }
+
+    /// One delivery's writes as one transaction: the stock (if any, first),
+    /// the dedupe record (second; its condition makes a repeat fail), then
+    /// the delivery's log entries and notifications.
+    fn delivery_transaction(
+        &self,
+        integration: &IntegrationId,
+        dedupe_key: &str,
+        stock: Option<Put>,
+        records: &PullRecords,
+    ) -> Result<aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder, StoreError>{
+        let seen = Put::builder()
+            .table_name(&self.tables.sync)
+            .set_item(Some(dedupe_item(
+                integration,
+                dedupe_key,
+                OffsetDateTime::now_utc(),
+            )))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(transaction_build_error)?;
+        let mut puts: Vec<Put> = stock.into_iter().chain([seen]).collect();
+        for item in records.items() {
+            puts.push(
+                Put::builder()
+                    .table_name(&self.tables.sync)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(transaction_build_error)?,
+            );
+        }
+        Ok(puts
+            .into_iter()
+            .fold(self.client.transact_write_items(), |t, put| {
+                t.transact_items(TransactWriteItem::builder().put(put).build())
+            }))
     }
 
     /// Whether a push to this integration's shop is running now.
@@ -262,18 +257,6 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_sdk("GetItem", e))?;
         Ok(out.item.is_some())
-    }
-
-    /// A notice for the dyer's frontend (a stock conflict, say).
-    pub async fn append_notification(&self, notification: &Notification) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.tables.sync)
-            .set_item(Some(notification.encode()))
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
-        Ok(())
     }
 
     /// The newest notifications of an account, as (kind, message, data).
