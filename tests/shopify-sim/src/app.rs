@@ -3,6 +3,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::bucket::Bucket;
+use crate::bulk::BulkHub;
 use crate::calls::CallLog;
 use crate::config::SimConfig;
 use crate::faults::FaultQueue;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub faults: Mutex<FaultQueue>,
     pub calls: Mutex<CallLog>,
     pub webhooks: WebhookHub,
+    pub bulk: BulkHub,
 }
 
 impl AppState {
@@ -31,6 +33,7 @@ impl AppState {
             faults: Mutex::new(FaultQueue::default()),
             calls: Mutex::new(CallLog::default()),
             webhooks: WebhookHub::new(&config.webhook_secret, config.webhook_delivery.clone()),
+            bulk: BulkHub::new(config.bulk.clone()),
         }
     }
 }

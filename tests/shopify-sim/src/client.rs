@@ -4,6 +4,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::bulk::storage::Upload;
+use crate::bulk::{BulkConfig, BulkConfigUpdate};
 use crate::error::SimError;
 use crate::faults::{Fault, FaultKind};
 use crate::webhooks::{DeliveryRecord, WebhookConfig, WebhookConfigUpdate};
@@ -218,5 +220,21 @@ impl SimControl {
             .as_u64()
             .and_then(|sent| usize::try_from(sent).ok())
             .unwrap_or_default())
+    }
+
+    /// Bulk mutation limits and pace now.
+    pub async fn bulk_config(&self) -> Result<BulkConfig, SimError> {
+        self.get("bulk/config").await
+    }
+
+    /// Changes bulk limits and pace (concurrency, file size, start delay,
+    /// time per line, result order); the fields left `None` stay.
+    pub async fn configure_bulk(&self, update: &BulkConfigUpdate) -> Result<BulkConfig, SimError> {
+        self.post("bulk/config", update).await
+    }
+
+    /// Files uploaded to staged targets so far.
+    pub async fn bulk_uploads(&self) -> Result<Vec<Upload>, SimError> {
+        self.get("bulk/uploads").await
     }
 }

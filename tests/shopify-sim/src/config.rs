@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::bulk::BulkConfig;
 use crate::webhooks::WebhookConfig;
 
 /// Settings for one simulated shop.
@@ -26,6 +27,8 @@ pub struct SimConfig {
     /// removal after consecutive failures, duplicates, reordering); the
     /// control API can change it later.
     pub webhook_delivery: WebhookConfig,
+    /// Bulk mutation limits and pace; the control API can change them later.
+    pub bulk: BulkConfig,
 }
 
 impl SimConfig {
@@ -49,6 +52,7 @@ impl Default for SimConfig {
             locations: vec!["Shop location".to_owned()],
             webhook_secret: "shpss_simulator_secret".to_owned(),
             webhook_delivery: WebhookConfig::default(),
+            bulk: BulkConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::{AppState, lock};
+use crate::bulk::BulkConfigUpdate;
 use crate::faults::Fault;
 use crate::ids::{gid, parse_kind};
 use crate::state::{InventoryLevel, Shop};
@@ -44,6 +45,8 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/_sim/webhooks/flush", post(flush))
         .route("/_sim/webhooks/replay", post(replay))
+        .route("/_sim/bulk/config", get(bulk_config).post(set_bulk_config))
+        .route("/_sim/bulk/uploads", get(bulk_uploads))
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
@@ -229,15 +232,36 @@ async fn set_config(
     Json(json!({"throttleStatus": bucket.throttle_status()}))
 }
 
-/// Empties the shop (locations stay), the call log, the faults, and fills
-/// the bucket.
+/// Empties the shop (locations stay), the call log, the faults, the staged
+/// files and bulk results, and fills the bucket.
 async fn reset(State(app): State<Arc<AppState>>) -> StatusCode {
     lock(&app.shop).reset();
     lock(&app.calls).reset();
     lock(&app.faults).clear();
     lock(&app.bucket).fill();
     app.webhooks.reset();
+    app.bulk.reset();
     StatusCode::NO_CONTENT
+}
+
+async fn bulk_config(State(app): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!(app.bulk.config()))
+}
+
+/// Changes bulk limits and pace; only the fields given change.
+async fn set_bulk_config(
+    State(app): State<Arc<AppState>>,
+    Json(update): Json<BulkConfigUpdate>,
+) -> Response {
+    match app.bulk.configure(&update) {
+        Ok(config) => Json(json!(config)).into_response(),
+        Err(message) => problem(StatusCode::BAD_REQUEST, message),
+    }
+}
+
+/// Files uploaded to staged targets: key, size, content type.
+async fn bulk_uploads(State(app): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!(lock(&app.bulk.storage).uploads()))
 }
 
 async fn webhook_config(State(app): State<Arc<AppState>>) -> Json<Value> {

@@ -23,6 +23,19 @@ pub enum FaultKind {
     },
     /// Closes the connection without running anything.
     NetworkDrop,
+    /// For `bulkOperationRunMutation`: the run is admitted as usual, then
+    /// fails with `error_code` once `after_lines` lines have run; those
+    /// lines' results are its `partialDataUrl` (none if zero ran).
+    BulkFailure {
+        #[serde(default)]
+        after_lines: u64,
+        #[serde(default = "default_bulk_error")]
+        error_code: String,
+    },
+}
+
+fn default_bulk_error() -> String {
+    "INTERNAL_SERVER_ERROR".to_owned()
 }
 
 fn default_server_status() -> u16 {

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::app::{AppState, lock};
+use crate::bulk;
 use crate::calls::CallRecord;
 use crate::cost::{CostModel, MAX_QUERY_COST};
 use crate::faults::FaultKind;
@@ -309,7 +310,7 @@ fn run(
         };
     }
 
-    let (data, errors) = execute(app, document, operation, variables);
+    let (data, errors) = execute(app, document, operation, variables, fault);
     let actual = model.actual(operation, Some(&data));
     let throttle_status = {
         let mut bucket = lock(&app.bucket);
@@ -332,6 +333,7 @@ fn run(
     let outcome = match fault {
         Some(FaultKind::LostResponse { .. }) => "lost_response",
         Some(FaultKind::Latency { .. }) => "latency",
+        Some(FaultKind::BulkFailure { .. }) => "bulk_failure",
         _ => "ok",
     };
     Answer {
@@ -379,12 +381,14 @@ fn max_cost_exceeded(requested: u64, throttle_status: Value) -> Value {
     })
 }
 
-/// Runs every root field in order and projects its value.
-fn execute(
+/// Runs every root field in order and projects its value. Bulk runs call
+/// this for each line of their variables file.
+pub(crate) fn execute(
     app: &AppState,
     document: &Valid<ExecutableDocument>,
     operation: &Node<Operation>,
     variables: &Map<String, Value>,
+    fault: Option<&FaultKind>,
 ) -> (Value, Vec<Value>) {
     let mut shop = lock(&app.shop);
     let root_type = operation.object_type().to_string();
@@ -409,11 +413,13 @@ fn execute(
         }
         let args = field_arguments(field, variables);
         let raw = precheck(field, &args, &key).and_then(|()| {
+            let name = field.name.as_str();
             let resolved = if operation.is_mutation() {
                 let context = MutationContext {
                     idempotency_key: idempotency_key(field, variables),
                 };
-                resolvers::mutate(&mut shop, field.name.as_str(), &args, &context)
+                bulk::mutate(app, &mut shop, name, &args, fault)
+                    .unwrap_or_else(|| resolvers::mutate(&mut shop, name, &args, &context))
             } else {
                 resolvers::query(&shop, field.name.as_str(), &args)
             };

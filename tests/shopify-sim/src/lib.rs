@@ -2,9 +2,10 @@
 //!
 //! It validates every request against the real schema, keeps a small shop
 //! (locations, products, variants, inventory per location, metafields,
-//! media, webhook subscriptions), charges query cost against a leaky
-//! bucket, answers with Shopify-shaped errors, and lets tests look inside
-//! and inject faults through a control API under `/_sim/`.
+//! media, webhook subscriptions), runs bulk mutations from staged JSONL
+//! files, charges query cost against a leaky bucket, answers with
+//! Shopify-shaped errors, and lets tests look inside and inject faults
+//! through a control API under `/_sim/`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), shopify_sim::SimError> {
@@ -17,6 +18,7 @@
 
 pub mod app;
 pub mod bucket;
+pub mod bulk;
 pub mod calls;
 pub mod client;
 pub mod config;
@@ -35,6 +37,7 @@ pub mod values;
 pub mod variables;
 pub mod webhooks;
 
+pub use bulk::{BulkConfig, BulkConfigUpdate};
 pub use client::{Level, SimControl};
 pub use config::SimConfig;
 pub use error::SimError;

@@ -7,7 +7,8 @@ use shopify_sim::{RunningSimulator, SimConfig, SimError};
 const USAGE: &str = "usage: shopify-sim [--port 0|N] [--schema PATH] [--token T] [--shop DOMAIN] \
                      [--bucket N] [--restore-rate N] [--location NAME]... [--webhook-secret S] \
                      [--webhook-attempts N] [--webhook-retry-ms N] [--webhook-timeout-ms N] \
-                     [--webhook-failure-limit N]";
+                     [--webhook-failure-limit N] [--bulk-concurrency N] [--bulk-start-ms N] \
+                     [--bulk-line-ms N] [--bulk-max-file-bytes N]";
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<(SimConfig, u16), SimError> {
     let mut config = SimConfig::default();
@@ -48,6 +49,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<(SimConfig, u16), Si
             "--webhook-retry-ms" => config.webhook_delivery.retry_delay_ms = whole(&value)?,
             "--webhook-timeout-ms" => config.webhook_delivery.timeout_ms = whole(&value)?,
             "--webhook-failure-limit" => config.webhook_delivery.failure_limit = whole(&value)?,
+            "--bulk-concurrency" => config.bulk.concurrency = whole::<usize>(&value)?.max(1),
+            "--bulk-start-ms" => config.bulk.start_delay_ms = whole(&value)?,
+            "--bulk-line-ms" => config.bulk.line_ms = whole(&value)?,
+            "--bulk-max-file-bytes" => config.bulk.max_file_bytes = whole(&value)?,
             other => return Err(SimError::Usage(format!("unknown flag {other}\n{USAGE}"))),
         }
     }
@@ -148,6 +153,31 @@ mod tests {
             (5, 50, 1000, 3)
         );
         assert!(parse_args(args(&["--webhook-attempts", "many"])).is_err());
+    }
+
+    #[test]
+    fn bulk_flags_set_the_limits_and_the_pace() {
+        let (config, _) = parse_args(args(&[
+            "--bulk-concurrency",
+            "1",
+            "--bulk-start-ms",
+            "0",
+            "--bulk-line-ms",
+            "5",
+            "--bulk-max-file-bytes",
+            "1024",
+        ]))
+        .expect("flags parse");
+        let bulk = &config.bulk;
+        assert_eq!(
+            (
+                bulk.concurrency,
+                bulk.start_delay_ms,
+                bulk.line_ms,
+                bulk.max_file_bytes
+            ),
+            (1, 0, 5, 1024)
+        );
     }
 
     #[test]

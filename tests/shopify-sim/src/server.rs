@@ -10,11 +10,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::AppState;
+use crate::bulk::BulkHub;
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::graphql::{self, API_VERSION};
 use crate::webhooks::WebhookHub;
-use crate::{control, schema};
+use crate::{bulk, control, schema};
 
 /// A simulator serving in a tokio task until shut down.
 pub struct RunningSimulator {
@@ -24,6 +25,8 @@ pub struct RunningSimulator {
     task: JoinHandle<()>,
     /// The webhook delivery task.
     deliveries: Option<JoinHandle<()>>,
+    /// The bulk operation runner.
+    bulk_runner: Option<JoinHandle<()>>,
 }
 
 /// The HTTP routes of a simulator.
@@ -31,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/admin/api/{version}/graphql.json", post(graphql::handle))
         .merge(control::routes())
+        .merge(bulk::storage::routes())
         .with_state(state)
 }
 
@@ -52,6 +56,8 @@ impl RunningSimulator {
             .await
             .map_err(SimError::Bind)?;
         let addr = listener.local_addr().map_err(SimError::Bind)?;
+        state.bulk.set_base_url(format!("http://{addr}"));
+        let bulk_runner = BulkHub::spawn(&state);
         let (shutdown, signal) = oneshot::channel::<()>();
         let app = router(Arc::clone(&state));
         let task = tokio::spawn(async move {
@@ -71,6 +77,7 @@ impl RunningSimulator {
             shutdown: Some(shutdown),
             task,
             deliveries,
+            bulk_runner,
         })
     }
 
@@ -99,8 +106,15 @@ impl RunningSimulator {
             let _ = shutdown.send(());
         }
         let _ = (&mut self.task).await;
+        self.stop_tasks();
+    }
+
+    fn stop_tasks(&mut self) {
         if let Some(deliveries) = self.deliveries.take() {
             deliveries.abort();
+        }
+        if let Some(runner) = self.bulk_runner.take() {
+            runner.abort();
         }
     }
 
@@ -115,8 +129,6 @@ impl Drop for RunningSimulator {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        if let Some(deliveries) = self.deliveries.take() {
-            deliveries.abort();
-        }
+        self.stop_tasks();
     }
 }

@@ -39,7 +39,7 @@ pub struct MutationContext {
 }
 
 /// Root query fields the simulator answers.
-pub const QUERY_FIELDS: [&str; 13] = [
+pub const QUERY_FIELDS: [&str; 16] = [
     "shop",
     "locations",
     "location",
@@ -53,6 +53,9 @@ pub const QUERY_FIELDS: [&str; 13] = [
     "webhookSubscriptions",
     "webhookSubscription",
     "productOperation",
+    "bulkOperation",
+    "bulkOperations",
+    "currentBulkOperation",
 ];
 
 /// Resolves a root query field. Fields not modelled are `null`.

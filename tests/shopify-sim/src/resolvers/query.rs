@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 
 use super::{FieldError, list_arg, obj_arg, str_arg};
 use crate::ids::{gid, parse_kind};
-use crate::state::render::{location_json, reference, webhook_json};
-use crate::state::{Product, Shop};
+use crate::state::render::{bulk_operation_json, location_json, reference, webhook_json};
+use crate::state::{BulkOperation, Product, Shop};
 
 pub fn resolve(shop: &Shop, field: &str, args: &Map<String, Value>) -> Result<Value, FieldError> {
     Ok(match field {
@@ -25,9 +25,12 @@ pub fn resolve(shop: &Shop, field: &str, args: &Map<String, Value>) -> Result<Va
                 .map_or(Value::Null, location_json),
             None => shop.locations.first().map_or(Value::Null, location_json),
         },
-        "product" | "productVariant" | "inventoryItem" | "node" | "webhookSubscription" => {
-            str_arg(args, "id").map_or(Value::Null, |id| existing_ref(shop, id))
-        }
+        "product"
+        | "productVariant"
+        | "inventoryItem"
+        | "node"
+        | "webhookSubscription"
+        | "bulkOperation" => str_arg(args, "id").map_or(Value::Null, |id| existing_ref(shop, id)),
         "nodes" => Value::Array(
             list_arg(args, "ids")
                 .into_iter()
@@ -75,6 +78,27 @@ pub fn resolve(shop: &Shop, field: &str, args: &Map<String, Value>) -> Result<Va
                 }),
                 None => Value::Null,
             }
+        }
+        "currentBulkOperation" => {
+            // The app's most recent operation of the type asked for; the
+            // simulator runs bulk mutations only.
+            let mutations = str_arg(args, "type").unwrap_or("QUERY") == "MUTATION";
+            shop.bulk_operations
+                .values()
+                .next_back()
+                .filter(|_| mutations)
+                .map_or(Value::Null, bulk_operation_json)
+        }
+        "bulkOperations" => {
+            let filter = BulkQuery::parse(str_arg(args, "query").unwrap_or(""));
+            Value::Array(
+                shop.bulk_operations
+                    .values()
+                    .rev()
+                    .filter(|operation| filter.matches(operation))
+                    .map(bulk_operation_json)
+                    .collect(),
+            )
         }
         "webhookSubscriptions" => {
             let topics: Option<Vec<&str>> = list_arg(args, "topics")
@@ -154,6 +178,34 @@ impl ProductQuery {
                     .contains(value.trim_end_matches('*')),
             }
         })
+    }
+}
+
+/// The `bulkOperations(query:)` filters the simulator understands:
+/// `status:` and `operation_type:`; other terms match everything.
+/// Newest first, as the default `CREATED_AT` sort with Shopify's order.
+struct BulkQuery {
+    terms: Vec<(String, String)>,
+}
+
+impl BulkQuery {
+    fn parse(query: &str) -> BulkQuery {
+        let terms = tokenize(query)
+            .iter()
+            .filter_map(|token| token.split_once(':'))
+            .map(|(field, value)| (field.to_ascii_lowercase(), unquote(value).to_lowercase()))
+            .collect();
+        BulkQuery { terms }
+    }
+
+    fn matches(&self, operation: &BulkOperation) -> bool {
+        self.terms
+            .iter()
+            .all(|(field, value)| match field.as_str() {
+                "status" => operation.status.as_str().eq_ignore_ascii_case(value),
+                "operation_type" => value == "mutation",
+                _ => true,
+            })
     }
 }
 

@@ -215,6 +215,60 @@ pub struct IdempotentAnswer {
     pub payload: Value,
 }
 
+/// Where a bulk operation stands, as `BulkOperationStatus` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkStatus {
+    Created,
+    Running,
+    Completed,
+    Canceling,
+    Canceled,
+    Failed,
+}
+
+impl BulkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkStatus::Created => "CREATED",
+            BulkStatus::Running => "RUNNING",
+            BulkStatus::Completed => "COMPLETED",
+            BulkStatus::Canceling => "CANCELING",
+            BulkStatus::Canceled => "CANCELED",
+            BulkStatus::Failed => "FAILED",
+        }
+    }
+
+    /// Still holding one of the shop's concurrent bulk mutation slots.
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            BulkStatus::Created | BulkStatus::Running | BulkStatus::Canceling
+        )
+    }
+}
+
+/// A `bulkOperationRunMutation` run: what polling reads. The lines and
+/// their results live with the runner and the storage.
+#[derive(Debug, Clone)]
+pub struct BulkOperation {
+    pub id: u64,
+    pub status: BulkStatus,
+    /// `BulkOperationErrorCode` of a failed run.
+    pub error_code: Option<String>,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    /// Lines run so far.
+    pub object_count: u64,
+    /// Size of the file at `url`.
+    pub file_size: Option<u64>,
+    pub url: Option<String>,
+    pub partial_data_url: Option<String>,
+    /// The mutation document, as given.
+    pub query: String,
+    /// Lines in the variables file.
+    pub lines: u64,
+}
+
 /// Everything the simulated shop holds.
 #[derive(Debug, Clone)]
 pub struct Shop {
@@ -229,6 +283,8 @@ pub struct Shop {
     pub webhook_outbox: Vec<OutboxEntry>,
     /// `productSet(synchronous: false)` operations: operation id → product id.
     pub product_operations: BTreeMap<u64, u64>,
+    /// Bulk mutation runs, by number, oldest first.
+    pub bulk_operations: BTreeMap<u64, BulkOperation>,
     next_id: u64,
 }
 
@@ -272,6 +328,7 @@ impl Shop {
             inventory_events: Vec::new(),
             webhook_outbox: Vec::new(),
             product_operations: BTreeMap::new(),
+            bulk_operations: BTreeMap::new(),
             next_id: FIRST_ID,
         };
         let names: Vec<String> = if location_names.is_empty() {
@@ -303,6 +360,7 @@ impl Shop {
         self.inventory_events.clear();
         self.webhook_outbox.clear();
         self.product_operations.clear();
+        self.bulk_operations.clear();
     }
 
     pub fn location(&self, id: u64) -> Option<&Location> {

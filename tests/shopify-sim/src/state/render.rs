@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    InventoryItem, InventoryLevel, Location, Media, Metafield, Product, QUANTITY_NAMES, Shop,
-    Variant, WebhookSubscription,
+    BulkOperation, InventoryItem, InventoryLevel, Location, Media, Metafield, Product,
+    QUANTITY_NAMES, Shop, Variant, WebhookSubscription,
 };
 use crate::ids::{gid, level_gid, level_item_id, parse_gid};
 
@@ -54,6 +54,7 @@ impl Shop {
                     .map(|index| option_json(product, index))
             }),
             "WebhookSubscription" => self.webhooks.get(&number).map(webhook_json),
+            "BulkOperation" => self.bulk_operations.get(&number).map(bulk_operation_json),
             _ => None,
         }
     }
@@ -256,6 +257,7 @@ impl Shop {
                 "source": event.source,
                 "at": event.at,
             })).collect::<Vec<_>>(),
+            "bulkOperations": self.bulk_operations.values().map(bulk_operation_json).collect::<Vec<_>>(),
         })
     }
 
@@ -429,6 +431,26 @@ pub fn webhook_json(webhook: &WebhookSubscription) -> Value {
         "apiVersion": {"handle": "2026-07", "displayName": "2026-07", "supported": true},
         "createdAt": webhook.created_at,
         "updatedAt": webhook.updated_at,
+    })
+}
+
+/// A `BulkOperation`; counts and sizes are `UnsignedInt64`, which Shopify
+/// prints as strings.
+pub fn bulk_operation_json(operation: &BulkOperation) -> Value {
+    json!({
+        "__typename": "BulkOperation",
+        "id": gid("BulkOperation", operation.id),
+        "status": operation.status.as_str(),
+        "type": "MUTATION",
+        "errorCode": operation.error_code,
+        "createdAt": operation.created_at,
+        "completedAt": operation.completed_at,
+        "objectCount": operation.object_count.to_string(),
+        "rootObjectCount": operation.object_count.to_string(),
+        "fileSize": operation.file_size.map(|size| size.to_string()),
+        "url": operation.url,
+        "partialDataUrl": operation.partial_data_url,
+        "query": operation.query,
     })
 }
 
