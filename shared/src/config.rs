@@ -40,6 +40,12 @@ pub fn required_env(name: &'static str) -> Result<String, ConfigError> {
     required(name)
 }
 
+/// A whole number one function reads beyond the common configuration, such
+/// as `CATALOG_MAX_RECEIVES` or `PUSH_JOB_THRESHOLD`.
+pub fn number_env(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    number(name, default)
+}
+
 fn number(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match var(name) {
         None => Ok(default),

@@ -4,7 +4,9 @@
 pub mod config;
 pub mod domain;
 pub mod import;
+pub mod jobs;
 pub mod mapping;
+pub mod observer;
 pub mod pull;
 pub mod push;
 pub mod shopify;

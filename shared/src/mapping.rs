@@ -97,27 +97,103 @@ pub fn split_tags(tags: &[String]) -> (Vec<String>, Option<String>) {
 #[derive(Debug, Clone)]
 pub struct ProductPlan {
     pub input: ProductSetInput,
-    /// Digest of every catalog field sent, media excluded.
-    pub fields_digest: String,
+    /// Digest of the product's own fields: title, handle, description,
+    /// vendor, status, tags, metafields.
+    pub product_digest: String,
+    /// Digest of the options and variants (descriptors and prices; not ids,
+    /// not stock).
+    pub variants_digest: String,
     /// Digest of the media list.
     pub media_digest: String,
 }
 
+/// What differs between a plan and the fingerprint stored after the last
+/// write, part by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanChanges {
+    pub product: bool,
+    pub variants: bool,
+    pub media: bool,
+}
+
+impl PlanChanges {
+    pub fn any(&self) -> bool {
+        self.product || self.variants || self.media
+    }
+
+    /// Only variants changed: a bulk variant mutation can carry the change
+    /// instead of the whole product.
+    pub fn only_variants(&self) -> bool {
+        self.variants && !self.product && !self.media
+    }
+}
+
+/// The fingerprint's format; older formats compare as "everything changed",
+/// so the first push after an upgrade writes each product once.
+const FINGERPRINT_VERSION: &str = "v2";
+
 impl ProductPlan {
     /// The fingerprint stored on the product's link after a successful write.
     pub fn fingerprint(&self) -> String {
-        format!("fields:{};media:{}", self.fields_digest, self.media_digest)
+        format!(
+            "{FINGERPRINT_VERSION};product:{};variants:{};media:{}",
+            self.product_digest, self.variants_digest, self.media_digest
+        )
+    }
+
+    /// What the stored fingerprint says the shop does not have yet.
+    pub fn changes(&self, stored: Option<&str>) -> PlanChanges {
+        let parts = stored.and_then(parse_fingerprint);
+        match parts {
+            Some((product, variants, media)) => PlanChanges {
+                product: product != self.product_digest,
+                variants: variants != self.variants_digest,
+                media: media != self.media_digest,
+            },
+            None => PlanChanges {
+                product: true,
+                variants: true,
+                media: true,
+            },
+        }
     }
 
     /// Whether the stored fingerprint says the shop already has this product.
     pub fn is_unchanged(&self, stored: Option<&str>) -> bool {
-        stored == Some(self.fingerprint().as_str())
+        !self.changes(stored).any()
     }
 
     /// Whether the stored fingerprint says the media must be sent again.
     pub fn media_changed(&self, stored: Option<&str>) -> bool {
-        !stored.is_some_and(|s| s.ends_with(&format!("media:{}", self.media_digest)))
+        self.changes(stored).media
     }
+
+    /// The fingerprint after a write that changed only the variants.
+    pub fn fingerprint_with_variants_of(&self, stored: Option<&str>) -> Option<String> {
+        let (product, _, media) = stored.and_then(parse_fingerprint)?;
+        Some(format!(
+            "{FINGERPRINT_VERSION};product:{product};variants:{};media:{media}",
+            self.variants_digest
+        ))
+    }
+}
+
+fn parse_fingerprint(stored: &str) -> Option<(&str, &str, &str)> {
+    let rest = stored
+        .strip_prefix(FINGERPRINT_VERSION)?
+        .strip_prefix(';')?;
+    let mut product = None;
+    let mut variants = None;
+    let mut media = None;
+    for part in rest.split(';') {
+        match part.split_once(':')? {
+            ("product", d) => product = Some(d),
+            ("variants", d) => variants = Some(d),
+            ("media", d) => media = Some(d),
+            _ => return None,
+        }
+    }
+    Some((product?, variants?, media?))
 }
 
 /// Builds the product for a colorway: one variant per base of the account.
@@ -207,32 +283,74 @@ pub fn plan_product(
         files: if files.is_empty() { None } else { Some(files) },
     };
 
-    let fields_digest = digest_fields(&input);
+    let (product_digest, variants_digest) = digest_fields(&input);
     let media_digest = digest(&serde_json::to_string(&input.files).unwrap_or_default());
     ProductPlan {
         input,
-        fields_digest,
+        product_digest,
+        variants_digest,
         media_digest,
     }
 }
 
 /// The digest of a base as a variant: what a variant update would change.
+/// The price is kept readable so a push can tell a price-only change (one
+/// cheap variant update) from a renamed base (the whole product again).
 pub fn variant_fingerprint(base: &Base) -> String {
-    digest(&format!("{}\u{0}{}", base.descriptor, base.retail_price))
+    format!(
+        "{FINGERPRINT_VERSION};descriptor:{};price:{}",
+        digest(base.descriptor.as_str()),
+        base.retail_price
+    )
 }
 
-/// Digest of the catalog fields, leaving out what does not describe the
+/// How a base differs from the variant last written for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariantChange {
+    Unchanged,
+    /// Only the price: `productVariantsBulkUpdate` carries it.
+    Price,
+    /// The descriptor (the option value), or nothing to compare with.
+    Other,
+}
+
+pub fn variant_change(base: &Base, stored: Option<&str>) -> VariantChange {
+    let wanted = variant_fingerprint(base);
+    match stored {
+        Some(s) if s == wanted => VariantChange::Unchanged,
+        Some(s) => {
+            let descriptor = |f: &str| {
+                f.split(';')
+                    .find(|p| p.starts_with("descriptor:"))
+                    .map(str::to_owned)
+            };
+            if s.starts_with(FINGERPRINT_VERSION) && descriptor(s) == descriptor(&wanted) {
+                VariantChange::Price
+            } else {
+                VariantChange::Other
+            }
+        }
+        None => VariantChange::Other,
+    }
+}
+
+/// Digests of the catalog fields, leaving out what does not describe the
 /// catalog: variant ids (ours to know, not to compare), stock (pushed apart),
 /// and media (digested on its own so a price change does not upload images
-/// again).
-fn digest_fields(input: &ProductSetInput) -> String {
-    let mut bare = input.clone();
-    bare.files = None;
-    for variant in &mut bare.variants {
+/// again). The product's own fields and its variants are digested apart, so
+/// a price change can go out as a variant update.
+fn digest_fields(input: &ProductSetInput) -> (String, String) {
+    let mut product = input.clone();
+    product.files = None;
+    let options = std::mem::take(&mut product.product_options);
+    let mut variants = std::mem::take(&mut product.variants);
+    for variant in &mut variants {
         variant.id = None;
         variant.inventory_quantities = None;
     }
-    digest(&serde_json::to_string(&bare).unwrap_or_default())
+    let product_digest = digest(&serde_json::to_string(&product).unwrap_or_default());
+    let variants_digest = digest(&serde_json::to_string(&(options, variants)).unwrap_or_default());
+    (product_digest, variants_digest)
 }
 
 fn digest(text: &str) -> String {
@@ -471,6 +589,53 @@ mod tests {
         );
         assert!(!changed.is_unchanged(Some(&first.fingerprint())));
         assert!(!changed.media_changed(Some(&first.fingerprint())));
+    }
+
+    #[test]
+    fn a_price_change_touches_only_the_variants_and_a_rename_only_the_product() {
+        let plan = |colorway: &Colorway, price: &str| {
+            plan_product(
+                &account(),
+                colorway,
+                &[base("b1", "DK", price)],
+                &[],
+                &HashMap::new(),
+                None,
+                |_| 0,
+            )
+        };
+        let stored = plan(&colorway(), "30").fingerprint();
+        let dearer = plan(&colorway(), "32").changes(Some(&stored));
+        assert!(dearer.only_variants());
+        let renamed = Colorway {
+            name: "Moss Garden After Rain".into(),
+            ..colorway()
+        };
+        let changes = plan(&renamed, "30").changes(Some(&stored));
+        assert!(changes.product && !changes.variants && !changes.media);
+        // A fingerprint of an older format says nothing: write everything.
+        let old = plan(&colorway(), "30").changes(Some("fields:abc;media:def"));
+        assert!(old.product && old.variants && old.media);
+    }
+
+    #[test]
+    fn a_base_whose_price_alone_changed_is_told_from_a_renamed_one() {
+        let stored = variant_fingerprint(&base("b1", "DK", "30"));
+        let dearer = base("b1", "DK", "32");
+        let renamed = base("b1", "DK Superwash", "30");
+        assert_eq!(variant_change(&dearer, Some(&stored)), VariantChange::Price);
+        assert_eq!(
+            variant_change(&renamed, Some(&stored)),
+            VariantChange::Other
+        );
+        assert_eq!(
+            variant_change(&base("b1", "DK", "30"), Some(&stored)),
+            VariantChange::Unchanged
+        );
+        assert_eq!(
+            variant_change(&dearer, Some("0123abcd")),
+            VariantChange::Other
+        );
     }
 
     #[test]

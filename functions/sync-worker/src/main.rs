@@ -1,9 +1,13 @@
 //! sync-worker: queued work that talks to Shopify or applies what Shopify
-//! told us; today, pulled stock from webhook deliveries.
+//! told us: pulled stock from webhook deliveries (the pull queue) and catalog
+//! jobs from the observer and large pushes (the catalog queue).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use fibermade_sync::config::{AwsClients, Config};
-use fibermade_sync::pull::{Puller, handle_sqs_event};
+use fibermade_sync::config::{AwsClients, Config, number_env};
+use fibermade_sync::jobs::{Worker, handle_sqs_event};
+use fibermade_sync::pull::Puller;
+use fibermade_sync::push::Pusher;
+use fibermade_sync::shopify::ShopifyClient;
 use fibermade_sync::store::Store;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -12,10 +16,15 @@ async fn main() -> Result<(), Error> {
     fibermade_sync::telemetry::init();
     let config = Config::from_env()?;
     let aws = AwsClients::from_env(&config).await;
-    let puller = Puller::new(Store::new(aws.dynamodb.clone(), config.tables.clone()));
-    let puller = &puller;
+    let store = Store::new(aws.dynamodb.clone(), config.tables.clone());
+    let worker = Worker {
+        puller: Puller::new(store.clone()),
+        pusher: Pusher::new(store, ShopifyClient::new(config.shopify.clone())?),
+        max_receives: number_env("CATALOG_MAX_RECEIVES", 5)? as u32,
+    };
+    let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(handle_sqs_event(puller, event.payload).await)
+        Ok::<SqsBatchResponse, Error>(handle_sqs_event(worker, event.payload).await)
     }))
     .await
 }

@@ -4,12 +4,12 @@
 //! |---|---|
 //! | `POST /accounts/{account}/push` | push the account, or one colorway with `{"colorway_id": …}`; `{"dry_run": true}` or `?dry_run=true` only counts |
 //! | `POST /accounts/{account}/push/preview` | the same as a dry run |
+//! | `GET /accounts/{account}/push/jobs/{job}` | a push running as a job: status, progress, report |
 //! | `GET /accounts/{account}/sync-log?limit=N` | recent integration-log entries, newest first |
 //!
-//! Limitation: every push runs within the request, so a catalog too large
-//! for API Gateway's 30 s limit times out at the gateway (the push itself
-//! finishes and a retry is cheap, since it writes only what differs); running
-//! such pushes as a queued job with a status route is the fix.
+//! A push whose plan touches more than [`PushApi::job_threshold`] variants
+//! would not finish inside API Gateway's 30 s: it is answered `202 Accepted`
+//! with a job id and a `Location` to poll, and runs in the sync worker.
 
 use std::collections::HashMap;
 
@@ -21,8 +21,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::auth::{self, AuthError};
-use super::{PushError, PushRequest, Pusher};
-use crate::domain::{AccountId, ColorwayId};
+use super::{PushError, PushRequest, PushScope, Pusher};
+use crate::domain::{AccountId, ColorwayId, UserId};
+use crate::jobs::{self, CatalogJob, JobQueue};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,8 +36,36 @@ struct PushBody {
 
 enum Route {
     Push { account: String, preview: bool },
+    PushJob { account: String, job: String },
     SyncLog { account: String },
 }
+
+/// Everything the push API needs.
+#[derive(Clone)]
+pub struct PushApi {
+    pub pusher: Pusher,
+    /// Where pushes too large for one request go; without a queue every push
+    /// runs within its request.
+    pub jobs: Option<JobQueue>,
+    /// Variants a push may touch and still run within its request.
+    pub job_threshold: u64,
+}
+
+impl PushApi {
+    /// An API that runs every push within its request.
+    pub fn inline(pusher: Pusher) -> Self {
+        Self {
+            pusher,
+            jobs: None,
+            job_threshold: DEFAULT_JOB_THRESHOLD,
+        }
+    }
+}
+
+/// Variants a push may touch within one request, unless configured: at
+/// about 3 products a second once the shop's bucket is spent, 250 variants
+/// of a 6-base catalog is 40 products, well inside 30 s.
+pub const DEFAULT_JOB_THRESHOLD: u64 = 250;
 
 fn route(method: &Method, path: &str) -> Option<Route> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -51,6 +80,10 @@ fn route(method: &Method, path: &str) -> Option<Route> {
         }),
         (&Method::GET, ["accounts", account, "sync-log"]) => Some(Route::SyncLog {
             account: (*account).to_owned(),
+        }),
+        (&Method::GET, ["accounts", account, "push", "jobs", job]) => Some(Route::PushJob {
+            account: (*account).to_owned(),
+            job: (*job).to_owned(),
         }),
         _ => None,
     }
@@ -98,7 +131,8 @@ fn auth_error(e: AuthError) -> Response<Body> {
 
 /// Handles one request. Never fails: every problem is an HTTP answer.
 #[tracing::instrument(name = "push_request", skip_all, fields(method = %request.method(), path = %request.uri().path()))]
-pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
+pub async fn handle(api: &PushApi, request: Request) -> Response<Body> {
+    let pusher = &api.pusher;
     let Some(route) = route(request.method(), request.uri().path()) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such route");
     };
@@ -111,7 +145,9 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
             }
         };
     let account_text = match &route {
-        Route::Push { account, .. } | Route::SyncLog { account } => account.clone(),
+        Route::Push { account, .. }
+        | Route::SyncLog { account }
+        | Route::PushJob { account, .. } => account.clone(),
     };
     let Ok(account_id) = account_text.parse::<AccountId>() else {
         return auth_error(AuthError::Forbidden);
@@ -129,6 +165,30 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
     };
 
     match route {
+        Route::PushJob { job, .. } => {
+            if let Err(e) = auth::authorize_read(&caller, account.as_ref()) {
+                return auth_error(e);
+            }
+            match pusher.store.get_push_job(&account_id, &job).await {
+                Ok(Some(record)) => respond(
+                    StatusCode::OK,
+                    serde_json::to_value(&record).unwrap_or_default(),
+                ),
+                Ok(None) => error(
+                    StatusCode::NOT_FOUND,
+                    "unknown_job",
+                    "no such push job (they are kept 7 days)",
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the push job");
+                    error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        "the push job could not be read; try again",
+                    )
+                }
+            }
+        }
         Route::SyncLog { .. } => {
             if let Err(e) = auth::authorize_read(&caller, account.as_ref()) {
                 return auth_error(e);
@@ -182,11 +242,20 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
                 .query_string_parameters_ref()
                 .and_then(|q| q.first("dry_run"))
                 .is_some_and(|v| v == "true" || v == "1");
-            let push = PushRequest {
-                account_id,
-                colorway_id,
-                dry_run: preview || body.dry_run || query_dry_run,
+            let mut push = match colorway_id {
+                Some(colorway) => PushRequest::colorway(account_id, colorway),
+                None => PushRequest::account(account_id),
             };
+            push.dry_run = preview || body.dry_run || query_dry_run;
+            if !push.dry_run
+                && let Some(queue) = &api.jobs
+            {
+                match queue_if_large(api, queue, &push, &caller.user_id).await {
+                    Ok(Some(response)) => return response,
+                    Ok(None) => {}
+                    Err(e) => return push_error(e),
+                }
+            }
             match pusher.push(&push).await {
                 Ok(report) => {
                     let status = if report.errors.is_empty() {
@@ -200,6 +269,59 @@ pub async fn handle(pusher: &Pusher, request: Request) -> Response<Body> {
             }
         }
     }
+}
+
+/// Plans the push; if it touches more variants than one request can carry,
+/// queues it as a job and answers `202 Accepted` with where to poll.
+async fn queue_if_large(
+    api: &PushApi,
+    queue: &JobQueue,
+    push: &PushRequest,
+    user: &UserId,
+) -> Result<Option<Response<Body>>, PushError> {
+    let plan = api.pusher.push(&push.clone().dry_run()).await?;
+    if plan.variants_affected <= api.job_threshold {
+        return Ok(None);
+    }
+    let colorway = match &push.scope {
+        PushScope::Colorway(c) => Some(c.clone()),
+        _ => None,
+    };
+    let products = plan.products_created + plan.products_updated;
+    let record = jobs::new_push_job(&push.account_id, user, colorway.clone(), products);
+    api.pusher.store.put_push_job(&record).await?;
+    let job = CatalogJob::Push {
+        account_id: push.account_id.clone(),
+        job_id: record.job_id.clone(),
+        colorway_id: colorway,
+        requested_by: user.clone(),
+    };
+    if let Err(e) = queue
+        .send_all(std::slice::from_ref(&job), &record.job_id)
+        .await
+    {
+        tracing::error!(error = %e, "push job not queued");
+        return Ok(Some(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_unavailable",
+            "the push could not be queued; try again",
+        )));
+    }
+    let status_url = format!("/accounts/{}/push/jobs/{}", push.account_id, record.job_id);
+    tracing::info!(job_id = %record.job_id, variants_affected = plan.variants_affected, "push queued as a job");
+    let mut response = respond(
+        StatusCode::ACCEPTED,
+        json!({
+            "job_id": record.job_id,
+            "status": record.status,
+            "status_url": status_url,
+            "plan": plan,
+        }),
+    );
+    if let Ok(location) = lambda_http::http::HeaderValue::from_str(&status_url) {
+        response.headers_mut().insert("location", location);
+    }
+    Ok(Some(response))
 }
 
 fn push_error(e: PushError) -> Response<Body> {

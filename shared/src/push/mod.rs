@@ -22,21 +22,81 @@ use time::OffsetDateTime;
 
 use crate::domain::{
     Account, AccountId, Base, BaseId, ColorwayId, Direction, ExternalIdentifier, ExternalType, Gid,
-    Integration, IntegrationLogEntry, Inventory, InventoryKey, LocalRef, LogSource, LogStatus,
-    Quantity, SyncStatus,
+    Integration, IntegrationId, IntegrationLogEntry, Inventory, InventoryKey, LocalRef, LogSource,
+    LogStatus, Quantity, SyncStatus,
 };
 use crate::mapping::{self, BASE_OPTION, ProductPlan};
 use crate::shopify::operations::MAX_INPUT_LINES;
+use crate::shopify::operations::{
+    BulkInventoryQuantity, BulkVariantInput, InventoryItemInput, VariantNode, VariantOptionValue,
+};
 use crate::shopify::{ProductIdentifier, QuantityLine, Shop, ShopifyClient, ShopifyError};
-use crate::store::{Catalog, InventorySync, Store, StoreError};
+use crate::store::{Catalog, InventorySync, PushProgress, Store, StoreError};
 
 /// What to push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushRequest {
     pub account_id: AccountId,
-    /// One colorway and all its inventory, or the whole account.
-    pub colorway_id: Option<ColorwayId>,
+    pub scope: PushScope,
     pub dry_run: bool,
+    /// Who asked: the dyer's button, or the catalog observer's job.
+    pub source: LogSource,
+    /// How long to wait for another push of the same shop to finish before
+    /// giving up with [`PushError::Busy`].
+    pub lease_wait: std::time::Duration,
+}
+
+/// Which colorways a push brings to the shop, with all their inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushScope {
+    /// Every colorway of the account.
+    Account,
+    /// One colorway, which must exist.
+    Colorway(ColorwayId),
+    /// Colorways a catalog job names; those deleted meanwhile are skipped.
+    Colorways(Vec<ColorwayId>),
+}
+
+impl PushRequest {
+    /// The dyer's "Push to Shopify" for the whole account.
+    pub fn account(account_id: AccountId) -> Self {
+        Self {
+            account_id,
+            scope: PushScope::Account,
+            dry_run: false,
+            source: LogSource::ManualPush,
+            lease_wait: std::time::Duration::ZERO,
+        }
+    }
+
+    /// The dyer's push of one colorway.
+    pub fn colorway(account_id: AccountId, colorway: ColorwayId) -> Self {
+        Self {
+            scope: PushScope::Colorway(colorway),
+            ..Self::account(account_id)
+        }
+    }
+
+    /// A catalog job: the observer saw these colorways change. It waits a
+    /// while for a push of the same shop to finish, since the dyer did not
+    /// ask for it and cannot be told "try again".
+    pub fn catalog_sync(account_id: AccountId, colorways: Vec<ColorwayId>) -> Self {
+        Self {
+            account_id,
+            scope: PushScope::Colorways(colorways),
+            dry_run: false,
+            source: LogSource::Observer,
+            lease_wait: std::time::Duration::from_secs(30),
+        }
+    }
+
+    /// Counts only; writes nothing.
+    pub fn dry_run(self) -> Self {
+        Self {
+            dry_run: true,
+            ..self
+        }
+    }
 }
 
 /// The answer to a push: counts, and what failed item by item.
@@ -143,6 +203,43 @@ struct Loaded {
     shop: Shop,
     catalog: Catalog,
     links: HashMap<(LocalRef, ExternalType), ExternalIdentifier>,
+    source: LogSource,
+}
+
+/// The links of one variant: the variant and its inventory item, both to the
+/// inventory row (never to the base).
+fn variant_links(
+    loaded: &Loaded,
+    key: &InventoryKey,
+    base: &Base,
+    variant: &VariantNode,
+) -> [ExternalIdentifier; 2] {
+    let local = LocalRef::Inventory(key.clone());
+    [
+        ExternalIdentifier {
+            integration_id: loaded.integration.id.clone(),
+            local: local.clone(),
+            external_type: ExternalType::ShopifyVariant,
+            external_id: variant.id.clone(),
+            fingerprint: Some(mapping::variant_fingerprint(base)),
+        },
+        ExternalIdentifier {
+            integration_id: loaded.integration.id.clone(),
+            local,
+            external_type: ExternalType::ShopifyInventoryItem,
+            external_id: variant.inventory_item.id.clone(),
+            fingerprint: None,
+        },
+    ]
+}
+
+/// A change that a bulk variant mutation carries instead of `productSet`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VariantWrite {
+    /// Only prices of existing variants changed.
+    Prices,
+    /// Only bases without a variant yet.
+    NewBases,
 }
 
 /// One product to write.
@@ -155,6 +252,8 @@ struct ProductWork {
     new_variants: Vec<BaseId>,
     /// Existing variants whose price or descriptor changes.
     updated_variants: Vec<BaseId>,
+    /// Set when a bulk variant mutation can carry the whole change.
+    variant_write: Option<VariantWrite>,
 }
 
 /// Bookkeeping writes to DynamoDB in flight at once after a push.
@@ -163,36 +262,69 @@ const BOOKKEEPING_WRITES: usize = 16;
 /// How many times a stale stock call is read back and sent again.
 const STALE_ROUNDS: u32 = 3;
 
+/// How often a push waiting for the shop's lease asks again.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Pusher {
     pub fn new(store: Store, shopify: ShopifyClient) -> Self {
         Self { store, shopify }
     }
 
-    #[tracing::instrument(name = "push", skip_all, fields(account_id = %request.account_id, colorway_id = tracing::field::Empty, dry_run = request.dry_run))]
     pub async fn push(&self, request: &PushRequest) -> Result<PushReport, PushError> {
-        if let Some(colorway) = &request.colorway_id {
+        self.push_with_progress(request, None).await
+    }
+
+    /// A push that reports how far it has come, for a push run as a job.
+    #[tracing::instrument(name = "push", skip_all, fields(account_id = %request.account_id, colorway_id = tracing::field::Empty, dry_run = request.dry_run, source = ?request.source))]
+    pub async fn push_with_progress(
+        &self,
+        request: &PushRequest,
+        progress: Option<&tokio::sync::watch::Sender<PushProgress>>,
+    ) -> Result<PushReport, PushError> {
+        if let PushScope::Colorway(colorway) = &request.scope {
             tracing::Span::current().record("colorway_id", colorway.as_str());
         }
-        let loaded = self.load(&request.account_id).await?;
+        let loaded = self.load(&request.account_id, request.source).await?;
         if request.dry_run {
-            return self.run(request, loaded).await;
+            return self.run(request, loaded, progress).await;
         }
         let integration = loaded.integration.id.clone();
         let owner = uuid::Uuid::new_v4().simple().to_string();
-        if !self.store.acquire_push_lease(&integration, &owner).await? {
-            return Err(PushError::Busy);
-        }
-        let result = self.run(request, loaded).await;
+        self.take_lease(&integration, &owner, request.lease_wait)
+            .await?;
+        let result = self.run(request, loaded, progress).await;
         if let Err(e) = self.store.release_push_lease(&integration, &owner).await {
             tracing::error!(error = %e, "could not release the push lease; it expires by itself");
         }
         result
     }
 
+    /// Takes the shop's push lease, waiting up to `wait` for another push to
+    /// give it back.
+    async fn take_lease(
+        &self,
+        integration: &IntegrationId,
+        owner: &str,
+        wait: std::time::Duration,
+    ) -> Result<(), PushError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if self.store.acquire_push_lease(integration, owner).await? {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(PushError::Busy);
+            }
+            tracing::info!("another push of this shop is running; waiting for it");
+            tokio::time::sleep(LEASE_POLL.min(wait)).await;
+        }
+    }
+
     async fn run(
         &self,
         request: &PushRequest,
         mut loaded: Loaded,
+        progress: Option<&tokio::sync::watch::Sender<PushProgress>>,
     ) -> Result<PushReport, PushError> {
         let stats_before = self.shopify.stats();
         let colorways = self.colorways_in_scope(&loaded, request)?;
@@ -225,6 +357,7 @@ impl Pusher {
                 .into_iter()
                 .cloned()
                 .collect();
+            work.variant_write = variant_write(&loaded, work);
             let key = |base: &BaseId| InventoryKey::new(work.colorway_id.clone(), base.clone());
             touched.extend(work.new_variants.iter().map(key));
             touched.extend(work.updated_variants.iter().map(key));
@@ -251,6 +384,13 @@ impl Pusher {
 
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let mut stocked_on_create = HashMap::new();
+        let mut done = PushProgress {
+            products_total: products.len() as u64,
+            products_done: 0,
+        };
+        if let Some(progress) = progress {
+            progress.send_replace(done);
+        }
         for work in products {
             match self
                 .write_product(&loaded, &work, &location, &mut stocked_on_create)
@@ -275,6 +415,10 @@ impl Pusher {
                     });
                 }
             }
+            done.products_done += 1;
+            if let Some(progress) = progress {
+                progress.send_replace(done);
+            }
         }
         report.quantities_set += stocked_on_create.len() as u64;
         self.record_stocked_on_create(&loaded, &stocked_on_create)
@@ -294,7 +438,7 @@ impl Pusher {
         Ok(report)
     }
 
-    async fn load(&self, account_id: &AccountId) -> Result<Loaded, PushError> {
+    async fn load(&self, account_id: &AccountId, source: LogSource) -> Result<Loaded, PushError> {
         let account = self
             .store
             .get_account(account_id)
@@ -323,6 +467,7 @@ impl Pusher {
             shop,
             catalog,
             links,
+            source,
         })
     }
 
@@ -331,12 +476,19 @@ impl Pusher {
         loaded: &Loaded,
         request: &PushRequest,
     ) -> Result<Vec<ColorwayId>, PushError> {
-        match &request.colorway_id {
-            Some(id) if loaded.catalog.colorways.iter().any(|c| &c.id == id) => {
-                Ok(vec![id.clone()])
+        let exists = |id: &ColorwayId| loaded.catalog.colorways.iter().any(|c| &c.id == id);
+        match &request.scope {
+            PushScope::Colorway(id) if exists(id) => Ok(vec![id.clone()]),
+            PushScope::Colorway(id) => Err(PushError::UnknownColorway(id.clone())),
+            PushScope::Colorways(ids) => {
+                let mut seen = HashSet::new();
+                Ok(ids
+                    .iter()
+                    .filter(|id| exists(id) && seen.insert(*id))
+                    .cloned()
+                    .collect())
             }
-            Some(id) => Err(PushError::UnknownColorway(id.clone())),
-            None => Ok(loaded
+            PushScope::Account => Ok(loaded
                 .catalog
                 .colorways
                 .iter()
@@ -367,7 +519,197 @@ impl Pusher {
 
     /// Writes one product and returns the links it established. Records the
     /// stock given to variants created here in `stocked`.
+    ///
+    /// A change of prices alone, or of new bases alone, goes out as one bulk
+    /// variant mutation (about a third of `productSet`'s cost); anything else
+    /// as the whole product. If the cheap call is refused, the whole product
+    /// is sent instead, which also repairs whatever the refusal was about.
     async fn write_product(
+        &self,
+        loaded: &Loaded,
+        work: &ProductWork,
+        location: &Gid,
+        stocked: &mut HashMap<InventoryKey, Quantity>,
+    ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
+        let attempt = match (&work.variant_write, &work.identifier) {
+            (Some(VariantWrite::Prices), ProductIdentifier::Id(product)) => {
+                self.update_prices(loaded, work, product).await
+            }
+            (Some(VariantWrite::NewBases), ProductIdentifier::Id(product)) => {
+                self.create_variants(loaded, work, product, location, stocked)
+                    .await
+            }
+            _ => return self.set_product(loaded, work, location, stocked).await,
+        };
+        match attempt {
+            Ok(links) => Ok(links),
+            Err(e) if e.is_retryable() || matches!(e, ShopifyError::Unauthorized { .. }) => Err(e),
+            Err(e) => {
+                tracing::warn!(colorway_id = %work.colorway_id, error = %e, "variant update refused; sending the whole product");
+                self.set_product(loaded, work, location, stocked).await
+            }
+        }
+    }
+
+    /// New prices for existing variants, in one `productVariantsBulkUpdate`.
+    async fn update_prices(
+        &self,
+        loaded: &Loaded,
+        work: &ProductWork,
+        product: &Gid,
+    ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
+        let mut inputs = Vec::new();
+        let mut links = Vec::new();
+        for base_id in &work.updated_variants {
+            let (Some(base), Some(variant)) = (
+                loaded.catalog.bases.iter().find(|b| &b.id == base_id),
+                self.variant_link(loaded, &work.colorway_id, base_id),
+            ) else {
+                continue;
+            };
+            inputs.push(BulkVariantInput {
+                id: Some(variant.external_id.clone()),
+                option_values: Vec::new(),
+                price: base.retail_price.to_string(),
+                inventory_item: None,
+                inventory_quantities: None,
+            });
+            links.push(ExternalIdentifier {
+                fingerprint: Some(mapping::variant_fingerprint(base)),
+                ..variant.clone()
+            });
+        }
+        self.shopify
+            .variants_bulk_update(&loaded.shop, product, &inputs)
+            .await?;
+        tracing::info!(colorway_id = %work.colorway_id, product_id = %product, variants = inputs.len(), "variant prices written");
+        links.push(self.product_link(loaded, work, product));
+        self.save_links(&links).await?;
+        Ok(links)
+    }
+
+    /// Variants for new bases, stocked, in one `productVariantsBulkCreate`.
+    async fn create_variants(
+        &self,
+        loaded: &Loaded,
+        work: &ProductWork,
+        product: &Gid,
+        location: &Gid,
+        stocked: &mut HashMap<InventoryKey, Quantity>,
+    ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
+        let inventory = loaded.catalog.inventory_by_key();
+        let quantity_of = |base: &BaseId| {
+            inventory
+                .get(&InventoryKey::new(work.colorway_id.clone(), base.clone()))
+                .map_or(0, |row| row.quantity)
+        };
+        let inputs: Vec<BulkVariantInput> = work
+            .new_variants
+            .iter()
+            .filter_map(|id| loaded.catalog.bases.iter().find(|b| &b.id == id))
+            .map(|base| BulkVariantInput {
+                id: None,
+                option_values: vec![VariantOptionValue {
+                    option_name: BASE_OPTION.to_owned(),
+                    name: base.descriptor.to_string(),
+                }],
+                price: base.retail_price.to_string(),
+                inventory_item: Some(InventoryItemInput { tracked: true }),
+                inventory_quantities: Some(vec![BulkInventoryQuantity {
+                    location_id: location.clone(),
+                    available_quantity: quantity_of(&base.id),
+                }]),
+            })
+            .collect();
+        let variants = self
+            .shopify
+            .variants_bulk_create(&loaded.shop, product, &inputs)
+            .await?;
+        tracing::info!(colorway_id = %work.colorway_id, product_id = %product, variants = variants.len(), "variants created for new bases");
+        let mut links = vec![self.product_link(loaded, work, product)];
+        for (base, variant) in self.match_variants(loaded, &variants) {
+            let key = InventoryKey::new(work.colorway_id.clone(), base.id.clone());
+            links.extend(variant_links(loaded, &key, base, variant));
+            if work.new_variants.contains(&base.id) {
+                stocked.insert(key, quantity_of(&base.id));
+            }
+        }
+        self.save_links(&links).await?;
+        Ok(links)
+    }
+
+    fn variant_link<'a>(
+        &self,
+        loaded: &'a Loaded,
+        colorway: &ColorwayId,
+        base: &BaseId,
+    ) -> Option<&'a ExternalIdentifier> {
+        let key = InventoryKey::new(colorway.clone(), base.clone());
+        loaded
+            .links
+            .get(&(LocalRef::Inventory(key), ExternalType::ShopifyVariant))
+    }
+
+    fn product_link(
+        &self,
+        loaded: &Loaded,
+        work: &ProductWork,
+        product: &Gid,
+    ) -> ExternalIdentifier {
+        ExternalIdentifier {
+            integration_id: loaded.integration.id.clone(),
+            local: LocalRef::Colorway(work.colorway_id.clone()),
+            external_type: ExternalType::ShopifyProduct,
+            external_id: product.clone(),
+            fingerprint: Some(work.plan.fingerprint()),
+        }
+    }
+
+    /// The bases the shop's variants stand for, by their `Base` option.
+    fn match_variants<'a, 'v>(
+        &self,
+        loaded: &'a Loaded,
+        variants: &'v [VariantNode],
+    ) -> Vec<(&'a Base, &'v VariantNode)> {
+        let by_descriptor: HashMap<String, &Base> = loaded
+            .catalog
+            .bases
+            .iter()
+            .map(|b| (b.descriptor.key(), b))
+            .collect();
+        variants
+            .iter()
+            .filter_map(|variant| {
+                let key = variant.option(BASE_OPTION).map(|d| {
+                    d.split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .to_lowercase()
+                });
+                match key.and_then(|k| by_descriptor.get(&k)) {
+                    Some(base) => Some((*base, variant)),
+                    None => {
+                        tracing::warn!(variant_id = %variant.id, "the shop has a variant that matches no base; left alone");
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    async fn save_links(&self, links: &[ExternalIdentifier]) -> Result<(), ShopifyError> {
+        self.store
+            .put_links(links)
+            .await
+            .map_err(|e| ShopifyError::Transient {
+                operation: "ProductSet",
+                attempts: 1,
+                message: format!("the product was written but its links were not saved: {e}"),
+            })
+    }
+
+    /// The whole product in one `productSet`.
+    async fn set_product(
         &self,
         loaded: &Loaded,
         work: &ProductWork,
@@ -386,6 +728,10 @@ impl Pusher {
             .and_then(|l| l.fingerprint.as_deref());
         if !work.plan.media_changed(stored) {
             input.files = None;
+        } else if input.files.is_none() {
+            // The colorway's last image was removed: an empty list clears
+            // the product's media (no list leaves it as it was).
+            input.files = Some(Vec::new());
         }
 
         let mut created_all = false;
@@ -438,62 +784,37 @@ impl Pusher {
         };
         tracing::info!(colorway_id = %work.colorway_id, product_id = %product.id, created = work.creates, "product written");
 
-        let integration = &loaded.integration.id;
-        let mut links = vec![ExternalIdentifier {
-            integration_id: integration.clone(),
-            local: LocalRef::Colorway(work.colorway_id.clone()),
-            external_type: ExternalType::ShopifyProduct,
-            external_id: product.id.clone(),
-            fingerprint: Some(work.plan.fingerprint()),
-        }];
-
-        let bases_by_descriptor: HashMap<String, &Base> = loaded
-            .catalog
-            .bases
-            .iter()
-            .map(|b| (b.descriptor.key(), b))
-            .collect();
-        for variant in &product.variants.nodes {
-            let Some(base) = variant.option(BASE_OPTION).and_then(|d| {
-                bases_by_descriptor.get(
-                    &d.split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .to_lowercase(),
-                )
-            }) else {
-                tracing::warn!(variant_id = %variant.id, "the shop has a variant that matches no base; left alone");
-                continue;
-            };
+        let mut links = vec![self.product_link(loaded, work, &product.id)];
+        for (base, variant) in self.match_variants(loaded, &product.variants.nodes) {
             let key = InventoryKey::new(work.colorway_id.clone(), base.id.clone());
-            let local = LocalRef::Inventory(key.clone());
-            links.push(ExternalIdentifier {
-                integration_id: integration.clone(),
-                local: local.clone(),
-                external_type: ExternalType::ShopifyVariant,
-                external_id: variant.id.clone(),
-                fingerprint: Some(mapping::variant_fingerprint(base)),
-            });
-            links.push(ExternalIdentifier {
-                integration_id: integration.clone(),
-                local,
-                external_type: ExternalType::ShopifyInventoryItem,
-                external_id: variant.inventory_item.id.clone(),
-                fingerprint: None,
-            });
+            links.extend(variant_links(loaded, &key, base, variant));
             if created_all || work.new_variants.contains(&base.id) {
                 let quantity = inventory.get(&key).map_or(0, |row| row.quantity);
                 stocked.insert(key, quantity);
             }
         }
-        self.store
-            .put_links(&links)
-            .await
-            .map_err(|e| ShopifyError::Transient {
-                operation: "ProductSet",
-                attempts: 1,
-                message: format!("the product was written but its links were not saved: {e}"),
-            })?;
+        self.save_links(&links).await?;
+
+        // The variants of deleted bases went with this write: forget them,
+        // so their inventory items no longer lead anywhere.
+        let gone: Vec<ExternalIdentifier> = loaded
+            .links
+            .values()
+            .filter(|link| match &link.local {
+                LocalRef::Inventory(key) => {
+                    key.colorway_id == work.colorway_id
+                        && !loaded.catalog.bases.iter().any(|b| b.id == key.base_id)
+                }
+                LocalRef::Colorway(_) => false,
+            })
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(colorway_id = %work.colorway_id, links = gone.len(), "variants of deleted bases removed");
+            if let Err(e) = self.store.delete_links(&gone).await {
+                tracing::warn!(error = %e, "links of removed variants stay; they lead to no inventory");
+            }
+        }
         Ok(links)
     }
 
@@ -709,7 +1030,7 @@ impl Pusher {
                 integration_id: Some(loaded.integration.id.clone()),
                 entity: format!("inventory:{}", line.key),
                 direction: Direction::Push,
-                source: LogSource::ManualPush,
+                source: loaded.source,
                 status: LogStatus::Warning,
                 message: format!(
                     "{}: stock changed on Shopify ({shop_change:+}) and in Fibermade during the push; set both to {}",
@@ -736,9 +1057,12 @@ impl Pusher {
         report: &PushReport,
     ) -> Result<(), PushError> {
         let now = OffsetDateTime::now_utc();
-        let entity = match &request.colorway_id {
-            Some(c) => format!("colorway:{c}"),
-            None => format!("account:{}", loaded.account.id),
+        let entity = match &request.scope {
+            PushScope::Colorway(c) => format!("colorway:{c}"),
+            PushScope::Colorways(ids) if ids.len() == 1 => format!("colorway:{}", ids[0]),
+            PushScope::Colorways(_) | PushScope::Account => {
+                format!("account:{}", loaded.account.id)
+            }
         };
         let status = if report.errors.is_empty() {
             LogStatus::Success
@@ -750,7 +1074,7 @@ impl Pusher {
             integration_id: Some(loaded.integration.id.clone()),
             entity,
             direction: Direction::Push,
-            source: LogSource::ManualPush,
+            source: request.source,
             status,
             message: format!(
                 "Pushed to {}: {} products created, {} updated, {} variants created, {} updated, {} quantities set, {} errors",
@@ -770,7 +1094,7 @@ impl Pusher {
             integration_id: Some(loaded.integration.id.clone()),
             entity: e.entity.clone(),
             direction: Direction::Push,
-            source: LogSource::ManualPush,
+            source: request.source,
             status: LogStatus::Error,
             message: format!("{}: {}", e.name, e.message),
             data: serde_json::json!({ "retryable": e.retryable }),
@@ -868,9 +1192,55 @@ fn plan_products(
             plan,
             new_variants,
             updated_variants: Vec::new(),
+            variant_write: None,
         });
     }
     work
+}
+
+/// Whether a bulk variant mutation can carry the product's whole change:
+/// product fields and media as the shop has them, no base deleted, and
+/// either prices alone changed or only new bases need variants.
+fn variant_write(loaded: &Loaded, work: &ProductWork) -> Option<VariantWrite> {
+    let product_link = loaded.links.get(&(
+        LocalRef::Colorway(work.colorway_id.clone()),
+        ExternalType::ShopifyProduct,
+    ))?;
+    if !work
+        .plan
+        .changes(product_link.fingerprint.as_deref())
+        .only_variants()
+    {
+        return None;
+    }
+    let deleted_base = loaded.links.keys().any(|(local, kind)| {
+        *kind == ExternalType::ShopifyVariant
+            && matches!(local, LocalRef::Inventory(key)
+                if key.colorway_id == work.colorway_id
+                    && !loaded.catalog.bases.iter().any(|b| b.id == key.base_id))
+    });
+    if deleted_base {
+        return None;
+    }
+    let price_only = work.updated_variants.iter().all(|base_id| {
+        let Some(base) = loaded.catalog.bases.iter().find(|b| &b.id == base_id) else {
+            return false;
+        };
+        let key = InventoryKey::new(work.colorway_id.clone(), base_id.clone());
+        let stored = loaded
+            .links
+            .get(&(LocalRef::Inventory(key), ExternalType::ShopifyVariant))
+            .and_then(|l| l.fingerprint.as_deref());
+        mapping::variant_change(base, stored) == mapping::VariantChange::Price
+    });
+    match (
+        work.new_variants.is_empty(),
+        work.updated_variants.is_empty(),
+    ) {
+        (true, false) if price_only => Some(VariantWrite::Prices),
+        (false, true) => Some(VariantWrite::NewBases),
+        _ => None,
+    }
 }
 
 /// Bases whose existing variant the write changes (price or descriptor).

@@ -99,6 +99,8 @@ pub(crate) fn encode_account(account: &Account) -> Item {
         .s("creator", account.creator.as_str())
         .list("members", &members)
         .b("auto_catalog_sync", account.auto_catalog_sync)
+        .s("writer", Writer::Dyer.as_str())
+        .time("updated_at", OffsetDateTime::now_utc())
         .build()
 }
 
@@ -243,6 +245,51 @@ fn corrupt(item: &Item, error: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// One item of the catalog table, decoded: what a stream record's image is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogItem {
+    Account(Account),
+    Colorway(Colorway),
+    Base(Base),
+    Inventory(Inventory),
+    Media(Media),
+    /// An item of a kind the sync does not read.
+    Other,
+}
+
+impl CatalogItem {
+    /// Decodes any catalog item; the account comes from its partition key.
+    pub fn decode(item: &Item) -> Result<Self, StoreError> {
+        let r = ItemReader::new(item);
+        if r.opt_s("sk")? == Some("ACCOUNT") {
+            return decode_account(item).map(Self::Account);
+        }
+        let pk = r.s("pk")?;
+        let Some(account) = pk.strip_prefix("ACCOUNT#") else {
+            return Ok(Self::Other);
+        };
+        let account: AccountId = account.parse().map_err(|e| corrupt(item, e))?;
+        Ok(match entity_of(item) {
+            Entity::Colorway => Self::Colorway(decode_colorway(&account, item)?),
+            Entity::Base => Self::Base(decode_base(&account, item)?),
+            Entity::Inventory => Self::Inventory(decode_inventory(&account, item)?),
+            Entity::Media => Self::Media(decode_media(item)?),
+            Entity::Other => Self::Other,
+        })
+    }
+
+    /// Who wrote the item, when it says.
+    pub fn writer(item: &Item) -> Option<Writer> {
+        ItemReader::new(item).opt_parse("writer").ok().flatten()
+    }
+
+    /// The account an item belongs to, from its partition key.
+    pub fn account_of(item: &Item) -> Option<AccountId> {
+        let pk = ItemReader::new(item).s("pk").ok()?;
+        pk.strip_prefix("ACCOUNT#")?.parse().ok()
+    }
+}
+
 /// What one catalog item is, from its sort key.
 enum Entity {
     Colorway,
@@ -327,6 +374,71 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.put_catalog_item(encode_inventory(inventory, writer))
             .await
+    }
+
+    pub async fn put_media(
+        &self,
+        account: &AccountId,
+        media: &Media,
+        writer: Writer,
+    ) -> Result<(), StoreError> {
+        self.put_catalog_item(encode_media(media, account, writer))
+            .await
+    }
+
+    /// A person's deletion of a base. Its inventory rows stay, unread: every
+    /// push and pull goes by the account's bases.
+    pub async fn delete_base(&self, account: &AccountId, base: &BaseId) -> Result<(), StoreError> {
+        self.delete_catalog_item(account, base_sk(base)).await
+    }
+
+    pub async fn delete_media(
+        &self,
+        account: &AccountId,
+        colorway: &ColorwayId,
+        media: &MediaId,
+    ) -> Result<(), StoreError> {
+        self.delete_catalog_item(account, media_sk(colorway, media))
+            .await
+    }
+
+    async fn delete_catalog_item(&self, account: &AccountId, sk: String) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.tables.catalog)
+            .set_key(Some(key(account_pk(account), sk)))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
+        Ok(())
+    }
+
+    /// The ids of an account's colorways: one Query that reads only the ids.
+    pub async fn colorway_ids(&self, account: &AccountId) -> Result<Vec<ColorwayId>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.tables.catalog)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", attrs::s(account_pk(account)))
+                .expression_attribute_values(":prefix", attrs::s("COLORWAY#"))
+                .projection_expression("#id")
+                .expression_attribute_names("#id", "id")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                ids.push(ItemReader::new(&item).parse("id")?);
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(ids),
+            }
+        }
     }
 
     async fn put_catalog_item(&self, item: Item) -> Result<(), StoreError> {

@@ -87,6 +87,21 @@ impl Store {
             .await
     }
 
+    /// Forgets links to Shopify objects that are gone (the variants of a
+    /// deleted base).
+    pub async fn delete_links(&self, links: &[ExternalIdentifier]) -> Result<(), StoreError> {
+        let keys = links
+            .iter()
+            .map(|l| {
+                super::key(
+                    links_pk(&l.integration_id),
+                    link_sk(&l.local, l.external_type),
+                )
+            })
+            .collect();
+        self.batch_delete(&self.tables.sync, keys).await
+    }
+
     /// The Fibermade item a Shopify id belongs to, in one index Query.
     pub async fn find_link(
         &self,

@@ -16,6 +16,7 @@
 pub mod attrs;
 mod catalog;
 mod integrations;
+mod jobs;
 mod links;
 mod log;
 mod pulls;
@@ -26,7 +27,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
 
-pub use catalog::{Catalog, CatalogChange, ImportWrites, InventorySync};
+pub use catalog::{Catalog, CatalogChange, CatalogItem, ImportWrites, InventorySync};
+pub use jobs::{PENDING_STALE_AFTER, PushJobRecord, PushJobStatus, PushProgress};
 pub use log::LOG_RETENTION;
 pub use pulls::{DEDUPE_RETENTION, Notification, PUSH_LEASE, PullRecords, PullWriteError};
 
@@ -276,6 +278,53 @@ impl Store {
                     attempt,
                     "DynamoDB left items unprocessed; sending them again"
                 );
+                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt.min(6)))).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes items by key, 25 at a time, sending unprocessed ones again.
+    async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
+        for chunk in keys.chunks(BATCH_WRITE) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map_err(|e| StoreError::Dynamo {
+                            operation: "BatchWriteItem",
+                            message: e.to_string(),
+                            retryable: false,
+                        })?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(table))
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                attempt += 1;
+                if attempt > BATCH_RETRIES {
+                    return Err(StoreError::Dynamo {
+                        operation: "BatchWriteItem",
+                        message: format!("{} deletes stayed unprocessed", pending.len()),
+                        retryable: true,
+                    });
+                }
                 tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt.min(6)))).await;
             }
         }

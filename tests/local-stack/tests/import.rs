@@ -269,11 +269,7 @@ async fn variants_without_ids_are_linked_through_the_shop_by_handle() {
         .unwrap();
     stack
         .pusher()
-        .push(&fibermade_sync::push::PushRequest {
-            account_id: other,
-            colorway_id: None,
-            dry_run: false,
-        })
+        .push(&fibermade_sync::push::PushRequest::account(other))
         .await
         .unwrap();
 

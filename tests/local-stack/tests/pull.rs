@@ -27,11 +27,7 @@ async fn pushed_stack(account: &str) -> (LocalStack, AccountId) {
         .await
         .unwrap()
         .unwrap();
-    let request = PushRequest {
-        account_id: acct.clone(),
-        colorway_id: None,
-        dry_run: false,
-    };
+    let request = PushRequest::account(acct.clone());
     stack.pusher().push(&request).await.unwrap();
     (stack, acct)
 }
@@ -507,11 +503,7 @@ async fn outcomes_name_each_rule() {
     // The next push sets the merged figure on the shop, changing from 10.
     stack
         .pusher()
-        .push(&PushRequest {
-            account_id: acct.clone(),
-            colorway_id: None,
-            dry_run: false,
-        })
+        .push(&PushRequest::account(acct.clone()))
         .await
         .unwrap();
     let product = stack
@@ -536,11 +528,7 @@ async fn a_push_followed_by_its_own_webhook_writes_and_pushes_nothing() {
     stack.dyer_sets_stock(&acct, &key, 20).await.unwrap();
     stack
         .pusher()
-        .push(&PushRequest {
-            account_id: acct.clone(),
-            colorway_id: None,
-            dry_run: false,
-        })
+        .push(&PushRequest::account(acct.clone()))
         .await
         .unwrap();
 
@@ -556,11 +544,7 @@ async fn a_push_followed_by_its_own_webhook_writes_and_pushes_nothing() {
     stack.sim_control.clear_calls().await.unwrap();
     let report = stack
         .pusher()
-        .push(&PushRequest {
-            account_id: acct.clone(),
-            colorway_id: None,
-            dry_run: false,
-        })
+        .push(&PushRequest::account(acct.clone()))
         .await
         .unwrap();
 
@@ -772,11 +756,7 @@ async fn a_sale_during_a_push_is_applied_once_the_push_has_recorded() {
         .await
         .unwrap();
     let pusher = stack.pusher();
-    let request = PushRequest {
-        account_id: acct.clone(),
-        colorway_id: None,
-        dry_run: false,
-    };
+    let request = PushRequest::account(acct.clone());
     let pushing = tokio::spawn(async move { pusher.push(&request).await });
     let item_gid = Gid::new("InventoryItem", item);
     for _ in 0..100 {
@@ -823,11 +803,7 @@ async fn a_sale_during_a_push_is_applied_once_the_push_has_recorded() {
         .unwrap();
     stack
         .pusher()
-        .push(&PushRequest {
-            account_id: acct.clone(),
-            colorway_id: None,
-            dry_run: false,
-        })
+        .push(&PushRequest::account(acct.clone()))
         .await
         .unwrap();
 

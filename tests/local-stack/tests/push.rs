@@ -33,11 +33,7 @@ async fn stack_with_catalog(account: &str) -> (LocalStack, AccountId) {
 }
 
 async fn push(stack: &LocalStack, account: &AccountId) -> PushReport {
-    let request = PushRequest {
-        account_id: account.clone(),
-        colorway_id: None,
-        dry_run: false,
-    };
+    let request = PushRequest::account(account.clone());
     stack.pusher().push(&request).await.unwrap()
 }
 
@@ -252,11 +248,7 @@ async fn pushing_one_colorway_touches_only_its_product() {
         .find(|c| c.handle.as_str() == "ember")
         .unwrap();
 
-    let request = PushRequest {
-        account_id: acct.clone(),
-        colorway_id: Some(ember.id.clone()),
-        dry_run: false,
-    };
+    let request = PushRequest::colorway(acct.clone(), ember.id.clone());
     let report = stack.pusher().push(&request).await.unwrap();
 
     assert_eq!(report.products_created, 1);
@@ -268,11 +260,7 @@ async fn a_dry_run_counts_what_a_push_would_do_and_writes_nothing() {
     let (stack, acct) = stack_with_catalog("acct-dry").await;
     let before = stack.store.load_catalog(&acct).await.unwrap();
 
-    let request = PushRequest {
-        account_id: acct.clone(),
-        colorway_id: None,
-        dry_run: true,
-    };
+    let request = PushRequest::account(acct.clone()).dry_run();
     let preview = stack.pusher().push(&request).await.unwrap();
 
     assert!(shop(&stack).await.is_empty());
@@ -335,7 +323,7 @@ async fn only_the_account_creator_may_push() {
         .seed_account("acct-other", "user-other-creator", &[], false)
         .await
         .unwrap();
-    let pusher = stack.pusher();
+    let api = http::PushApi::inline(stack.pusher());
     let dry = json!({ "dry_run": true });
 
     let cases = [
@@ -359,7 +347,7 @@ async fn only_the_account_creator_may_push() {
         ),
     ];
     for (who, claims, status) in cases {
-        let response = http::handle(&pusher, api_request(&acct, claims, dry.clone())).await;
+        let response = http::handle(&api, api_request(&acct, claims, dry.clone())).await;
         assert_eq!(response.status().as_u16(), status, "{who}");
     }
     assert!(
@@ -367,11 +355,7 @@ async fn only_the_account_creator_may_push() {
         "refused requests wrote nothing"
     );
 
-    let response = http::handle(
-        &pusher,
-        api_request(&acct, claims("user-creator"), json!({})),
-    )
-    .await;
+    let response = http::handle(&api, api_request(&acct, claims("user-creator"), json!({}))).await;
     assert_eq!(response.status().as_u16(), 200);
     let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
     assert_eq!(body["products_created"], 3);
@@ -382,7 +366,7 @@ async fn only_the_account_creator_may_push() {
 async fn a_bad_request_body_is_refused_with_its_problem_named() {
     let (stack, acct) = stack_with_catalog("acct-body").await;
     let response = http::handle(
-        &stack.pusher(),
+        &http::PushApi::inline(stack.pusher()),
         api_request(&acct, claims("user-creator"), json!({ "dry_rn": true })),
     )
     .await;

@@ -16,11 +16,7 @@ fn yarn() -> String {
 }
 
 fn request(acct: &AccountId) -> PushRequest {
-    PushRequest {
-        account_id: acct.clone(),
-        colorway_id: None,
-        dry_run: false,
-    }
+    PushRequest::account(acct.clone())
 }
 
 async fn pushed(account: &str) -> (LocalStack, AccountId, InventoryKey) {

@@ -77,11 +77,7 @@ async fn bench_pull(deliveries: usize) -> Result<(), Error> {
     seed_catalog(&stack, &account, 20, 5).await?;
     stack
         .pusher()
-        .push(&PushRequest {
-            account_id: account.clone(),
-            colorway_id: None,
-            dry_run: false,
-        })
+        .push(&PushRequest::account(account.clone()))
         .await?;
     let (integration, _) = stack
         .store
@@ -406,11 +402,7 @@ async fn timed_push(
     let started = Instant::now();
     let report = stack
         .pusher()
-        .push(&PushRequest {
-            account_id: account.clone(),
-            colorway_id: None,
-            dry_run: false,
-        })
+        .push(&PushRequest::account(account.clone()))
         .await?;
     let elapsed = started.elapsed();
     let after = stack.shopify.stats();
