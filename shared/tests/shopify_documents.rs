@@ -92,3 +92,75 @@ fn inventory_writes_carry_an_idempotency_key_and_change_from_quantity() {
     let json = serde_json::to_value(&line).unwrap();
     assert!(json.as_object().unwrap().contains_key("changeFromQuantity"));
 }
+
+/// Fields of a selection set and below that the schema marks deprecated.
+fn deprecated_fields(
+    set: &apollo_compiler::executable::SelectionSet,
+    document: &ExecutableDocument,
+    found: &mut Vec<String>,
+) {
+    use apollo_compiler::executable::Selection;
+    for selection in &set.selections {
+        match selection {
+            Selection::Field(field) => {
+                if field.definition.directives.get("deprecated").is_some() {
+                    found.push(format!("{}.{}", set.ty, field.name));
+                }
+                deprecated_fields(&field.selection_set, document, found);
+            }
+            Selection::InlineFragment(inline) => {
+                deprecated_fields(&inline.selection_set, document, found)
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = spread.fragment_def(document) {
+                    deprecated_fields(&fragment.selection_set, document, found);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_document_selects_a_deprecated_field() {
+    let schema = schema();
+    let mut found = Vec::new();
+    for op in ALL {
+        let doc = ExecutableDocument::parse_and_validate(&schema, op.document, op.name).unwrap();
+        for operation in doc.operations.iter() {
+            deprecated_fields(&operation.selection_set, &doc, &mut found);
+        }
+    }
+    assert!(found.is_empty(), "deprecated in 2026-07: {found:?}");
+}
+
+#[test]
+fn bulk_lines_carry_every_variable_the_product_set_document_declares() {
+    use fibermade_sync::shopify::operations::PRODUCT_SET;
+    let schema = schema();
+    let doc = ExecutableDocument::parse_and_validate(&schema, PRODUCT_SET.document, "ProductSet")
+        .unwrap();
+    let declared: Vec<String> = doc
+        .operations
+        .iter()
+        .flat_map(|o| o.variables.iter().map(|v| v.name.to_string()))
+        .collect();
+    // What `product_set_bulk` writes on each line of the variables file.
+    assert_eq!(declared, ["input", "identifier", "variantCount"]);
+    let run = ALL
+        .iter()
+        .find(|op| op.name == "BulkOperationRunMutation")
+        .expect("the bulk run document");
+    assert!(run.document.contains("stagedUploadPath: $stagedUploadPath"));
+}
+
+#[test]
+fn the_deprecation_check_catches_current_bulk_operation() {
+    let schema = schema();
+    let polling = "query Poll { currentBulkOperation(type: MUTATION) { id status } }";
+    let doc = ExecutableDocument::parse_and_validate(&schema, polling, "Poll").unwrap();
+    let mut found = Vec::new();
+    for operation in doc.operations.iter() {
+        deprecated_fields(&operation.selection_set, &doc, &mut found);
+    }
+    assert_eq!(found, ["QueryRoot.currentBulkOperation"]);
+}

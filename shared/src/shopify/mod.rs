@@ -1,10 +1,12 @@
 //! The Shopify Admin GraphQL client, pinned to one API version.
 
+pub mod bulk;
 mod client;
 mod error;
 pub mod operations;
 pub mod throttle;
 
+pub use bulk::{BulkError, BulkOperation, BulkOperationStatus, BulkOptions, BulkRun};
 pub use client::{
     API_VERSION, AccessToken, CallStats, ClientConfig, RetryPolicy, Shop, ShopifyClient,
 };

@@ -47,6 +47,14 @@ operation!(
     "WebhookSubscriptionCreate",
     10.0
 );
+operation!(STAGED_UPLOADS_CREATE, "StagedUploadsCreate", 11.0);
+operation!(
+    BULK_OPERATION_RUN_MUTATION,
+    "BulkOperationRunMutation",
+    10.0
+);
+operation!(BULK_OPERATION, "BulkOperation", 1.0);
+operation!(BULK_OPERATION_CANCEL, "BulkOperationCancel", 10.0);
 
 /// Every operation, for the schema validation test.
 pub const ALL: &[&Operation] = &[
@@ -60,6 +68,10 @@ pub const ALL: &[&Operation] = &[
     &VARIANTS_BULK_DELETE,
     &WEBHOOK_SUBSCRIPTIONS,
     &WEBHOOK_SUBSCRIPTION_CREATE,
+    &STAGED_UPLOADS_CREATE,
+    &BULK_OPERATION_RUN_MUTATION,
+    &BULK_OPERATION,
+    &BULK_OPERATION_CANCEL,
 ];
 
 /// Whether the named operation writes to the shop.
