@@ -4,8 +4,8 @@ use std::convert::Infallible;
 
 use fibermade_sync::config::{AwsClients, Config, number_env};
 use fibermade_sync::jobs::JobQueue;
-use fibermade_sync::push::http::{self, DEFAULT_JOB_THRESHOLD, PushApi};
 use fibermade_sync::push::Pusher;
+use fibermade_sync::push::http::{self, DEFAULT_JOB_THRESHOLD, PushApi};
 use fibermade_sync::shopify::ShopifyClient;
 use fibermade_sync::store::Store;
 use lambda_http::{Error, Request, service_fn};

@@ -8,6 +8,7 @@ pub mod lambda;
 pub mod moto;
 pub mod resources;
 pub mod router;
+pub mod stream;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +57,11 @@ pub struct StackOptions {
     pub restore_rate: f64,
     /// The client's retry policy; tests shorten the waits.
     pub retry: RetryPolicy,
+    /// The catalog queue's delay (the template's `CatalogSyncDelaySeconds`;
+    /// tests that do not measure coalescing use 0).
+    pub catalog_delay_seconds: u32,
+    /// Receives of a catalog job before the dead-letter queue.
+    pub catalog_max_receives: u32,
 }
 
 impl Default for StackOptions {
@@ -69,6 +75,8 @@ impl Default for StackOptions {
                 max_delay: Duration::from_millis(200),
                 max_throttled: 50,
             },
+            catalog_delay_seconds: 0,
+            catalog_max_receives: 3,
         }
     }
 }
@@ -83,6 +91,11 @@ pub struct LocalStack {
     /// The pull queue (webhook ingress → sync worker) and its dead-letter queue.
     pub pull_queue: String,
     pub pull_dlq: String,
+    /// The catalog queue (observer and large pushes → sync worker), FIFO.
+    pub catalog_queue: String,
+    pub catalog_dlq: String,
+    pub catalog_max_receives: u32,
+    pub streams: aws_sdk_dynamodbstreams::Client,
     pub store: Store,
     pub shopify: ShopifyClient,
     pub sim: RunningSimulator,
@@ -127,6 +140,7 @@ impl LocalStack {
                 .build(),
         );
         let sqs = aws_sdk_sqs::Client::new(&shared);
+        let streams = aws_sdk_dynamodbstreams::Client::new(&shared);
 
         let suffix = uuid_suffix();
         let tables = Tables {
@@ -137,6 +151,13 @@ impl LocalStack {
         resources::create_tables(&dynamodb, &tables).await?;
         resources::create_bucket(&s3, &bucket).await?;
         let (pull_queue, pull_dlq) = resources::create_pull_queues(&sqs, &suffix, 3).await?;
+        let (catalog_queue, catalog_dlq) = resources::create_catalog_queues(
+            &sqs,
+            &suffix,
+            options.catalog_max_receives,
+            options.catalog_delay_seconds,
+        )
+        .await?;
 
         let sim = RunningSimulator::start(SimConfig {
             access_token: ACCESS_TOKEN.to_owned(),
@@ -163,6 +184,10 @@ impl LocalStack {
             bucket,
             pull_queue,
             pull_dlq,
+            catalog_queue,
+            catalog_dlq,
+            catalog_max_receives: options.catalog_max_receives,
+            streams,
             store,
             shopify,
             sim,
@@ -174,6 +199,110 @@ impl LocalStack {
 
     pub fn pusher(&self) -> Pusher {
         Pusher::new(self.store.clone(), self.shopify.clone())
+    }
+
+    pub fn observer(&self) -> fibermade_sync::observer::Observer {
+        fibermade_sync::observer::Observer {
+            store: self.store.clone(),
+            queue: fibermade_sync::jobs::JobQueue::new(self.sqs.clone(), &self.catalog_queue),
+        }
+    }
+
+    pub fn worker(&self) -> fibermade_sync::jobs::Worker {
+        fibermade_sync::jobs::Worker {
+            puller: self.puller(),
+            pusher: self.pusher(),
+            max_receives: self.catalog_max_receives,
+        }
+    }
+
+    /// The catalog table's stream, from now on.
+    pub async fn catalog_stream(&self) -> Result<stream::StreamSource, Error> {
+        stream::StreamSource::open(self.streams.clone(), &self.dynamodb, &self.tables.catalog).await
+    }
+
+    /// Plays the catalog sync's AWS wiring once, in process: the stream's new
+    /// records (through the template's filters) to the observer, then the
+    /// catalog queue to the worker until it is empty.
+    pub async fn sync_catalog(
+        &self,
+        stream: &mut stream::StreamSource,
+    ) -> Result<CatalogPass, Error> {
+        let observer = self.observer();
+        let observed = std::rc::Rc::new(std::cell::RefCell::new(
+            fibermade_sync::observer::ObserverReport::default(),
+        ));
+        let delivered = stream
+            .deliver(|event| {
+                let observer = observer.clone();
+                let observed = observed.clone();
+                async move {
+                    let event = serde_json::from_value(event)?;
+                    let (response, report) = observer.handle(event).await;
+                    let mut observed = observed.borrow_mut();
+                    observed.changes += report.changes;
+                    observed.jobs_queued += report.jobs_queued;
+                    observed.coalesced += report.coalesced;
+                    observed.skipped_flag_off += report.skipped_flag_off;
+                    Ok(response
+                        .batch_item_failures
+                        .into_iter()
+                        .next()
+                        .and_then(|f| f.item_identifier))
+                }
+            })
+            .await?;
+        // A short visibility timeout, so a test can see a failed job again
+        // without waiting the template's six minutes.
+        let drained = self
+            .drain_catalog_queue(router::Feed {
+                visibility_timeout: 1,
+                ..router::Feed::default()
+            })
+            .await?;
+        let observed = observed.borrow().clone();
+        Ok(CatalogPass {
+            delivered,
+            observed,
+            drained,
+        })
+    }
+
+    /// Feeds the catalog queue to the worker, in process.
+    pub async fn drain_catalog_queue(&self, feed: router::Feed) -> Result<router::Drained, Error> {
+        let worker = self.worker();
+        router::drain(&self.sqs, &self.catalog_queue, feed, |event| {
+            let worker = worker.clone();
+            async move {
+                let event = serde_json::from_value(event)?;
+                let response = fibermade_sync::jobs::handle_sqs_event(&worker, event).await;
+                Ok(response
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect())
+            }
+        })
+        .await
+    }
+
+    /// How many messages wait in a queue (visible, in flight or delayed).
+    pub async fn queue_depth(&self, url: &str) -> Result<u64, Error> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await?;
+        let attributes = out.attributes.unwrap_or_default();
+        Ok(attributes
+            .values()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum())
     }
 
     pub fn puller(&self) -> fibermade_sync::pull::Puller {
@@ -259,6 +388,7 @@ impl LocalStack {
     /// The environment a function needs to run against this stack, as SAM
     /// would set it in AWS.
     pub fn function_env(&self) -> Vec<(String, String)> {
+        let max_receives = self.catalog_max_receives.to_string();
         [
             ("CATALOG_TABLE", self.tables.catalog.as_str()),
             ("SYNC_TABLE", self.tables.sync.as_str()),
@@ -269,6 +399,8 @@ impl LocalStack {
             ("S3_FORCE_PATH_STYLE", "true"),
             ("SHOPIFY_API_BASE_URL", &self.sim.base_url()),
             ("PULL_QUEUE_URL", &self.pull_queue),
+            ("CATALOG_QUEUE_URL", &self.catalog_queue),
+            ("CATALOG_MAX_RECEIVES", &max_receives),
             ("SHOPIFY_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("SHOPIFY_RETRY_BASE_MS", "50"),
             ("SHOPIFY_RETRY_MAX_MS", "1000"),
@@ -340,6 +472,14 @@ impl LocalStack {
             serde_json::from_value(outcome).map_err(|e| format!("unreadable report: {e}"))?
         ))
     }
+}
+
+/// What one pass of the catalog sync's wiring did.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogPass {
+    pub delivered: stream::Delivered,
+    pub observed: fibermade_sync::observer::ObserverReport,
+    pub drained: router::Drained,
 }
 
 fn uuid_suffix() -> String {

@@ -160,29 +160,93 @@ pub async fn create_pull_queues(
     suffix: &str,
     max_receive_count: u32,
 ) -> Result<(String, String), Error> {
+    create_queue_pair(
+        sqs,
+        &format!("fibermade-pull-{suffix}"),
+        QueueShape {
+            fifo: false,
+            max_receive_count,
+            delay_seconds: 0,
+        },
+    )
+    .await
+}
+
+/// The catalog queue and its dead-letter queue, FIFO as in the template,
+/// with `delay_seconds` of `CatalogSyncDelaySeconds`.
+pub async fn create_catalog_queues(
+    sqs: &aws_sdk_sqs::Client,
+    suffix: &str,
+    max_receive_count: u32,
+    delay_seconds: u32,
+) -> Result<(String, String), Error> {
+    create_queue_pair(
+        sqs,
+        &format!("fibermade-catalog-{suffix}"),
+        QueueShape {
+            fifo: true,
+            max_receive_count,
+            delay_seconds,
+        },
+    )
+    .await
+}
+
+struct QueueShape {
+    fifo: bool,
+    max_receive_count: u32,
+    delay_seconds: u32,
+}
+
+async fn create_queue_pair(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    shape: QueueShape,
+) -> Result<(String, String), Error> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let dlq = sqs
+    let fifo_name = |n: String| if shape.fifo { format!("{n}.fifo") } else { n };
+    let mut dlq = sqs
         .create_queue()
-        .queue_name(format!("fibermade-pull-dlq-{suffix}"))
+        .queue_name(fifo_name(format!("{name}-dlq")));
+    if shape.fifo {
+        dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
+    }
+    let dlq_url = dlq
         .send()
-        .await?;
-    let dlq_url = dlq.queue_url.ok_or("no dead-letter queue URL")?;
-    let dlq_arn = sqs
+        .await?
+        .queue_url
+        .ok_or("no dead-letter queue URL")?;
+    let dlq_arn = queue_arn(sqs, &dlq_url).await?;
+    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": shape.max_receive_count.to_string() });
+    let mut queue = sqs
+        .create_queue()
+        .queue_name(fifo_name(name.to_owned()))
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(
+            QueueAttributeName::DelaySeconds,
+            shape.delay_seconds.to_string(),
+        )
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string());
+    if shape.fifo {
+        queue = queue
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+            .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId");
+    }
+    let url = queue.send().await?.queue_url.ok_or("no queue URL")?;
+    Ok((url, dlq_url))
+}
+
+/// A queue's ARN, as the event source mapping names it in each record.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, Error> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    Ok(sqs
         .get_queue_attributes()
-        .queue_url(&dlq_url)
+        .queue_url(url)
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await?
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or("no dead-letter queue ARN")?;
-    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count.to_string() });
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("fibermade-pull-{suffix}"))
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .send()
-        .await?;
-    Ok((queue.queue_url.ok_or("no queue URL")?, dlq_url))
+        .ok_or("no queue ARN")?)
 }

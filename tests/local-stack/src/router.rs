@@ -101,39 +101,114 @@ pub async fn drain_queue(
 pub async fn drain_queue_with<F, Fut>(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
+    work: F,
+) -> Result<Drained, Error>
+where
+    F: FnMut(serde_json::Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, Error>>,
+{
+    drain(sqs, queue_url, Feed::default(), work).await
+}
+
+/// How the event source mapping polls a queue.
+#[derive(Debug, Clone, Copy)]
+pub struct Feed {
+    /// Messages a batch (the template's BatchSize).
+    pub batch_size: i32,
+    /// Seconds a received message stays invisible (the queue's
+    /// VisibilityTimeout; tests shorten it to see retries).
+    pub visibility_timeout: i32,
+    /// Passes over the queue to make: failed messages come back after their
+    /// visibility timeout, and the drain waits for them this many times.
+    pub passes: usize,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Self {
+            batch_size: 10,
+            visibility_timeout: 30,
+            passes: 1,
+        }
+    }
+}
+
+/// Whether messages wait out a visibility timeout (or a delay).
+async fn has_hidden_messages(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<bool, Error> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await?;
+    Ok(out
+        .attributes
+        .unwrap_or_default()
+        .values()
+        .any(|v| v.parse::<u64>().is_ok_and(|n| n > 0)))
+}
+
+/// Feeds a queue to `work` as Lambda's SQS event source mapping does: each
+/// record carries its receive count and the queue's ARN; failed messages are
+/// left for their visibility timeout, then received again (up to the
+/// redrive's count, after which SQS moves them to the dead-letter queue).
+pub async fn drain<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    feed: Feed,
     mut work: F,
 ) -> Result<Drained, Error>
 where
     F: FnMut(serde_json::Value) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<String>, Error>>,
 {
+    let arn = super::resources::queue_arn(sqs, queue_url).await?;
     let mut drained = Drained::default();
+    let mut pass = 0;
     loop {
         let out = sqs
             .receive_message()
             .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(30)
+            .max_number_of_messages(feed.batch_size)
+            .visibility_timeout(feed.visibility_timeout)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .wait_time_seconds(0)
             .send()
             .await?;
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
-            return Ok(drained);
+            pass += 1;
+            if pass >= feed.passes || !has_hidden_messages(sqs, queue_url).await? {
+                return Ok(drained);
+            }
+            // Wait for failed messages to become visible again.
+            tokio::time::sleep(std::time::Duration::from_millis(
+                (feed.visibility_timeout as u64 * 1000).max(200) + 200,
+            ))
+            .await;
+            continue;
         }
         drained.received += messages.len();
         let records: Vec<serde_json::Value> = messages
             .iter()
             .map(|m| {
+                let attributes: serde_json::Map<String, serde_json::Value> = m
+                    .attributes
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.as_str().to_owned(), serde_json::Value::String(v.clone())))
+                    .collect();
                 serde_json::json!({
                     "messageId": m.message_id,
                     "receiptHandle": m.receipt_handle,
                     "body": m.body,
                     "md5OfBody": m.md5_of_body,
-                    "attributes": {},
+                    "attributes": attributes,
                     "messageAttributes": {},
                     "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:fibermade-pull",
+                    "eventSourceARN": arn,
                     "awsRegion": "us-east-1",
                 })
             })
@@ -155,9 +230,9 @@ where
                     .await?;
             }
         }
-        if !failed.is_empty() {
+        if !failed.is_empty() && feed.passes <= 1 {
             // Failed messages are invisible for the visibility timeout; a
-            // caller that wants them again waits or changes their visibility.
+            // caller that wants them again asks for more passes.
             return Ok(drained);
         }
     }
