@@ -1069,6 +1069,21 @@ impl Pusher {
         } else {
             LogStatus::Error
         };
+        let wrote = report.products_created
+            + report.products_updated
+            + report.variants_created
+            + report.variants_updated
+            + report.quantities_set
+            > 0;
+        // A catalog job that found the shop up to date (a repeat, or edits a
+        // push already sent) is not news for the dyer's activity panel.
+        if request.source == LogSource::Observer && !wrote && report.errors.is_empty() {
+            return Ok(());
+        }
+        let what = match request.source {
+            LogSource::Observer => "Catalog change sent to",
+            _ => "Pushed to",
+        };
         let mut entries = vec![IntegrationLogEntry {
             account_id: loaded.account.id.clone(),
             integration_id: Some(loaded.integration.id.clone()),
@@ -1077,7 +1092,7 @@ impl Pusher {
             source: request.source,
             status,
             message: format!(
-                "Pushed to {}: {} products created, {} updated, {} variants created, {} updated, {} quantities set, {} errors",
+                "{what} {}: {} products created, {} updated, {} variants created, {} updated, {} quantities set, {} errors",
                 loaded.integration.shop_domain,
                 report.products_created,
                 report.products_updated,

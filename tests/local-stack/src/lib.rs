@@ -268,6 +268,43 @@ impl LocalStack {
         })
     }
 
+    /// The stream's new records to the observer only; the jobs stay queued.
+    pub async fn observe_only(
+        &self,
+        stream: &mut stream::StreamSource,
+    ) -> Result<fibermade_sync::observer::ObserverReport, Error> {
+        let observer = self.observer();
+        let mut report = fibermade_sync::observer::ObserverReport::default();
+        let records = stream.read_new().await?;
+        let kept: Vec<_> = records.into_iter().filter(stream::passes_filters).collect();
+        if !kept.is_empty() {
+            let event = serde_json::from_value(serde_json::json!({ "Records": kept }))?;
+            report = observer.handle(event).await.1;
+        }
+        Ok(report)
+    }
+
+    /// As [`Self::sync_catalog`], waiting for delayed jobs to become
+    /// visible (a queue with `CatalogSyncDelaySeconds`).
+    pub async fn sync_catalog_waiting(
+        &self,
+        stream: &mut stream::StreamSource,
+    ) -> Result<CatalogPass, Error> {
+        let mut pass = self.sync_catalog(stream).await?;
+        while self.queue_depth(&self.catalog_queue).await? > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let drained = self
+                .drain_catalog_queue(router::Feed {
+                    visibility_timeout: 1,
+                    ..router::Feed::default()
+                })
+                .await?;
+            pass.drained.received += drained.received;
+            pass.drained.failed += drained.failed;
+        }
+        Ok(pass)
+    }
+
     /// Feeds the catalog queue to the worker, in process.
     pub async fn drain_catalog_queue(&self, feed: router::Feed) -> Result<router::Drained, Error> {
         let worker = self.worker();

@@ -47,6 +47,9 @@ async fn main() -> Result<(), Error> {
     if only.is_empty() || only == "ingress" {
         bench_ingress(2000).await?;
     }
+    if only.is_empty() || only == "catalog" {
+        bench_catalog(300, 6).await?;
+    }
     if only.is_empty() || only == "pull" {
         let deliveries = std::env::var("PULL_DELIVERIES")
             .ok()
@@ -54,6 +57,115 @@ async fn main() -> Result<(), Error> {
             .unwrap_or(10_000);
         bench_pull(deliveries).await?;
     }
+    Ok(())
+}
+
+/// Catalog edits on an account with automatic catalog sync, through the
+/// stream, the observer, the FIFO catalog queue (with the template's 5 s
+/// delay) and the worker, against the shop at standard-plan limits: one
+/// base's price (every product), ten quick renames of one colorway, and a
+/// save that changes no synced field.
+async fn bench_catalog(colorways: usize, bases: usize) -> Result<(), Error> {
+    use fibermade_sync::domain::Writer;
+    let stack = LocalStack::start_with(StackOptions {
+        bucket_size: STANDARD_BUCKET,
+        restore_rate: STANDARD_RATE,
+        catalog_delay_seconds: 5,
+        ..StackOptions::default()
+    })
+    .await?;
+    let account = stack
+        .seed_account("acct-catalog-bench", "user-1", &[], true)
+        .await?
+        .id;
+    seed_catalog(&stack, &account, colorways, bases).await?;
+    let mut flagged = stack.store.get_account(&account).await?.ok_or("account")?;
+    flagged.auto_catalog_sync = true;
+    stack.store.put_account(&flagged).await?;
+    println!(
+        "Catalog sync: {colorways} colorways × {bases} bases, pushed first; catalog queue delay 5 s"
+    );
+    stack
+        .pusher()
+        .push(&PushRequest::account(account.clone()))
+        .await?;
+    // Let the bucket refill after the first push, as hours of quiet would.
+    tokio::time::sleep(Duration::from_secs_f64(STANDARD_BUCKET / STANDARD_RATE)).await;
+    let mut stream = stack.catalog_stream().await?;
+    stack.sim_control.clear_calls().await?;
+
+    // One base's price, on every product.
+    let catalog = stack.store.load_catalog(&account).await?;
+    let mut base = catalog.bases[0].clone();
+    base.retail_price = (base.retail_price.amount() + rust_decimal::Decimal::ONE).try_into()?;
+    let before = stack.shopify.stats();
+    let started = Instant::now();
+    stack.store.put_base(&base, Writer::Dyer).await?;
+    let pass = stack.sync_catalog_waiting(&mut stream).await?;
+    let elapsed = started.elapsed();
+    let after = stack.shopify.stats();
+    let state = stack.sim_control.state().await?;
+    let matching = state["products"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p["variants"].as_array().into_iter().flatten().any(|v| {
+                v["selectedOptions"][0]["value"] == base.descriptor.as_str()
+                    && v["price"] == base.retail_price.to_string()
+            })
+        })
+        .count();
+    let cost = after.actual_cost - before.actual_cost;
+    println!(
+        "  one base price change: {} jobs, {} Shopify calls ({} writes), {cost:.0} points, {} THROTTLED, {:.1} s until {matching} of {colorways} products match (floor {:.1} s + 5 s queue delay)",
+        pass.observed.jobs_queued,
+        after.requests - before.requests,
+        after.write_calls() - before.write_calls(),
+        after.throttled - before.throttled,
+        elapsed.as_secs_f64(),
+        floor(cost).as_secs_f64(),
+    );
+
+    // Ten renames of one colorway, a second apart at most: each reaches the
+    // observer on its own, while the first job waits out the queue's delay.
+    let mut colorway = catalog.colorways[0].clone();
+    let before = stack.shopify.stats();
+    let mut coalesced = 0;
+    let mut queued = 0;
+    for take in 1..=10 {
+        colorway.name = format!("Renamed {take}");
+        stack.store.put_colorway(&colorway, Writer::Dyer).await?;
+        let observed = stack.observe_only(&mut stream).await?;
+        coalesced += observed.coalesced;
+        queued += observed.jobs_queued;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    stack.sync_catalog_waiting(&mut stream).await?;
+    let after = stack.shopify.stats();
+    let title = stack
+        .sim_control
+        .product_by_handle(colorway.handle.as_str())
+        .await?
+        .map(|p| p["title"].as_str().unwrap_or_default().to_owned());
+    println!(
+        "  ten quick renames of one colorway: {queued} job queued, {coalesced} coalesced, {} Shopify calls; title now {:?}",
+        after.requests - before.requests,
+        title.unwrap_or_default()
+    );
+
+    // The same colorway saved again, nothing synced changed.
+    let before = stack.shopify.stats();
+    stack.store.put_colorway(&colorway, Writer::Dyer).await?;
+    let pass = stack.sync_catalog_waiting(&mut stream).await?;
+    let after = stack.shopify.stats();
+    println!(
+        "  a save touching no synced field: {} records, {} changes, {} jobs, {} Shopify calls\n",
+        pass.delivered.delivered,
+        pass.observed.changes,
+        pass.observed.jobs_queued,
+        after.requests - before.requests
+    );
     Ok(())
 }
 

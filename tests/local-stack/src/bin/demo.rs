@@ -173,14 +173,7 @@ async fn run() -> Result<bool, Error> {
 
     stack.sim_control.clear_calls().await?;
     let push_started = Instant::now();
-    let (status, report) = call_api(
-        &watch,
-        "POST",
-        &format!("/accounts/{ACCOUNT}/push"),
-        Some(claims.clone()),
-        json!({}),
-    )
-    .await?;
+    let (status, report) = push_and_wait(&stack, &watch, claims.clone()).await?;
     let push_time = push_started.elapsed();
     let stats = stack.sim_control.stats().await?;
     println!("   push: HTTP {status} in {:.1} s", push_time.as_secs_f64());
@@ -213,6 +206,7 @@ async fn run() -> Result<bool, Error> {
 
     let agree = compare(&stack).await?;
     let pulled = sale_on_the_shop(&stack, &watch).await?;
+    let followed = catalog_edits_follow(&stack, &watch).await?;
     let (_, log) = call_api(
         &watch,
         "GET",
@@ -221,8 +215,8 @@ async fn run() -> Result<bool, Error> {
         json!(null),
     )
     .await?;
-    println!("\n5. Sync activity (newest first):");
-    for entry in log["entries"].as_array().into_iter().flatten().take(5) {
+    println!("\n6. Sync activity (newest first):");
+    for entry in log["entries"].as_array().into_iter().flatten().take(6) {
         println!(
             "   {} {:<7} {:<11} {}",
             entry["at"].as_str().unwrap_or(""),
@@ -236,7 +230,194 @@ async fn run() -> Result<bool, Error> {
         started.elapsed().as_secs_f64()
     );
     drop(watch);
-    Ok(agree && pulled)
+    Ok(agree && pulled && followed)
+}
+
+/// Presses "Push to Shopify". A push touching more variants than one
+/// request carries is answered 202 and runs as a job: the catalog queue goes
+/// to sync-worker (as the event source mapping would hand it over) while the
+/// page would poll the job's status route.
+async fn push_and_wait(
+    stack: &LocalStack,
+    watch: &LambdaWatch,
+    claims: Value,
+) -> Result<(u64, Value), Error> {
+    let (status, answer) = call_api(
+        watch,
+        "POST",
+        &format!("/accounts/{ACCOUNT}/push"),
+        Some(claims.clone()),
+        json!({}),
+    )
+    .await?;
+    if status != 202 {
+        return Ok((status, answer));
+    }
+    let status_url = answer["status_url"]
+        .as_str()
+        .ok_or("no status_url")?
+        .to_owned();
+    println!(
+        "   push: HTTP 202, {} variants is more than one request carries; runs as job {}",
+        answer["plan"]["variants_affected"], answer["job_id"]
+    );
+    let drained = drain_through(stack, watch, &stack.catalog_queue).await?;
+    let (_, job) = call_api(watch, "GET", &status_url, Some(claims), json!(null)).await?;
+    println!(
+        "   GET {status_url}: {} ({} of {} products), sync-worker took {} message(s)",
+        job["status"],
+        job["progress"]["products_done"],
+        job["progress"]["products_total"],
+        drained.received
+    );
+    let status = match job["status"].as_str() {
+        Some("succeeded") => 200,
+        Some("partial") => 207,
+        _ => 500,
+    };
+    Ok((status, job["report"].clone()))
+}
+
+/// Feeds a queue to sync-worker through the Invoke API, as Lambda's event
+/// source mapping would, with its partial batch responses.
+async fn drain_through(
+    stack: &LocalStack,
+    watch: &LambdaWatch,
+    queue: &str,
+) -> Result<local_stack::router::Drained, Error> {
+    local_stack::router::drain(
+        &stack.sqs,
+        queue,
+        local_stack::router::Feed {
+            visibility_timeout: 2,
+            passes: 3,
+            ..Default::default()
+        },
+        |event| async move {
+            let answer = watch.invoke("sync-worker", &event).await?;
+            Ok(answer["batchItemFailures"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect())
+        },
+    )
+    .await
+}
+
+/// The dyer turns on automatic catalog sync, changes a base's price and
+/// renames a colorway a few times: the catalog table's stream goes to
+/// catalog-observer, its jobs through the catalog queue to sync-worker, and
+/// the shop follows without a push.
+async fn catalog_edits_follow(stack: &LocalStack, watch: &LambdaWatch) -> Result<bool, Error> {
+    use fibermade_sync::domain::Writer;
+    println!(
+        "\n5. Catalog edits reach the shop on their own (stream → catalog-observer → SQS FIFO → sync-worker)"
+    );
+    let account_id: fibermade_sync::domain::AccountId = ACCOUNT.parse()?;
+    let mut stream = stack.catalog_stream().await?;
+    let mut account = stack
+        .store
+        .get_account(&account_id)
+        .await?
+        .ok_or("account")?;
+    account.auto_catalog_sync = true;
+    stack.store.put_account(&account).await?;
+    let catch_up = observe_and_run(stack, watch, &mut stream).await?;
+    println!(
+        "   automatic catalog sync turned on: {} jobs, {} Shopify calls (nothing to catch up)",
+        catch_up.jobs, catch_up.calls
+    );
+
+    let catalog = stack.store.load_catalog(&account_id).await?;
+    let mut base = catalog.bases.first().ok_or("no base")?.clone();
+    let old_price = base.retail_price;
+    base.retail_price = (old_price.amount() + rust_decimal::Decimal::new(150, 2)).try_into()?;
+    stack.store.put_base(&base, Writer::Dyer).await?;
+    let priced = observe_and_run(stack, watch, &mut stream).await?;
+    let state = stack.sim_control.state().await?;
+    let products = state["products"].as_array().cloned().unwrap_or_default();
+    let with_price = products
+        .iter()
+        .filter(|p| {
+            p["variants"].as_array().into_iter().flatten().any(|v| {
+                v["selectedOptions"][0]["value"] == base.descriptor.as_str()
+                    && v["price"] == base.retail_price.to_string()
+            })
+        })
+        .count();
+    println!(
+        "   {} {old_price} → {}: {} jobs, {} Shopify calls, {} cost points, {:.1} s; {with_price} of {} products show it",
+        base.descriptor,
+        base.retail_price,
+        priced.jobs,
+        priced.calls,
+        priced.cost,
+        priced.seconds,
+        products.len()
+    );
+
+    let mut colorway = catalog.colorways.first().ok_or("no colorway")?.clone();
+    for take in 1..=5 {
+        colorway.name = format!("{} (take {take})", catalog.colorways[0].name);
+        stack.store.put_colorway(&colorway, Writer::Dyer).await?;
+    }
+    let renamed = observe_and_run(stack, watch, &mut stream).await?;
+    let title = stack
+        .sim_control
+        .product_by_handle(colorway.handle.as_str())
+        .await?
+        .map(|p| p["title"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    println!(
+        "   five quick renames of {}: {} job, {} Shopify call; the product is now titled {title:?}",
+        catalog.colorways[0].name, renamed.jobs, renamed.calls
+    );
+    let ok = with_price == products.len() && title == colorway.name;
+    if !ok {
+        println!("   check FAILED: the shop did not follow every edit");
+    }
+    Ok(ok)
+}
+
+struct Followed {
+    jobs: usize,
+    calls: u64,
+    cost: f64,
+    seconds: f64,
+}
+
+/// One pass of the catalog sync's wiring through the functions under
+/// `cargo lambda watch`: new stream records (filtered as the template
+/// filters them) to catalog-observer, then the catalog queue to sync-worker.
+async fn observe_and_run(
+    stack: &LocalStack,
+    watch: &LambdaWatch,
+    stream: &mut local_stack::stream::StreamSource,
+) -> Result<Followed, Error> {
+    let started = Instant::now();
+    stack.sim_control.clear_calls().await?;
+    let before = stack.sim_control.stats().await?;
+    stream
+        .deliver(|event| async move {
+            let answer = watch.invoke("catalog-observer", &event).await?;
+            Ok(answer["batchItemFailures"]
+                .as_array()
+                .and_then(|f| f.first())
+                .and_then(|f| f["itemIdentifier"].as_str().map(str::to_owned)))
+        })
+        .await?;
+    let drained = drain_through(stack, watch, &stack.catalog_queue).await?;
+    let calls = stack.sim_control.calls().await?;
+    let after = stack.sim_control.stats().await?;
+    let cost = |stats: &Value| stats["actualCost"].as_f64().unwrap_or(0.0);
+    Ok(Followed {
+        jobs: drained.received,
+        calls: calls.len() as u64,
+        cost: cost(&after) - cost(&before),
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// A customer buys two skeins on the shop: Shopify's signed webhook goes to
