@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: help setup build test demo lint bench register-webhook clean
+.PHONY: help setup build test demo lint bench register-webhook clean web web-build browser
 
 help:
 	@echo "make demo   import the real Shopify exports and push them to the simulated shop, end to end"
 	@echo "make test   every test: unit, simulator, end to end on the local stack, Lambda runtime"
 	@echo "make lint   rustfmt check, clippy with warnings denied, cfn-lint on template.yaml"
 	@echo "make bench  push, import, ingress and pull figures (BENCH=push|import|ingress|pull runs one; PULL_DELIVERIES=N)"
+	@echo "make web    serve the push page on the local stack and print its address (PORT=… to choose it)"
 	@echo "make register-webhook SHOP=… URL=…  subscribe a shop's inventory webhook (token in SHOPIFY_ACCESS_TOKEN)"
 
 $(STAMP): infra/local/requirements.txt
@@ -25,15 +26,33 @@ $(STAMP): infra/local/requirements.txt
 
 setup: $(STAMP)
 
+# The push page (web/): npm packages exactly as package-lock.json pins them,
+# the page built with Vite, and Debian's Chromium for its browser tests.
+WEB_DEPS := web/node_modules/.package-lock.json
+
+$(WEB_DEPS): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_DEPS)
+
+web-build: $(WEB_DEPS)
+	cd web && npm run --silent build
+
+browser:
+	infra/local/install-browser
+
 build:
 	$(CARGO) build --workspace --all-targets
 
-test: setup build
+test: setup build web-build browser
 	infra/local/with-moto $(CARGO) test --workspace --all-targets --no-fail-fast
 
 demo: setup
 	$(CARGO) build -p csv-import -p inventory-push -p local-stack --bins
 	$(CARGO) run --quiet -p local-stack --bin demo
+
+web: setup web-build
+	$(CARGO) build -p csv-import -p inventory-push -p webhook-ingress -p sync-worker -p local-stack --bins
+	$(CARGO) run --quiet -p local-stack --bin api-gateway
 
 lint: setup
 	$(CARGO) fmt --all -- --check

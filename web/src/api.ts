@@ -172,7 +172,14 @@ function apiError(status: number, body: unknown): ApiError {
   const shaped = body as { error?: { code?: string; message?: string }; message?: string } | null;
   const code = shaped?.error?.code ?? defaultCode(status);
   const given = shaped?.error?.message;
-  return new ApiError(status, code, given ?? fallbackMessage(status));
+  return new ApiError(status, code, given ? sentence(given) : fallbackMessage(status));
+}
+
+/** The function's messages are written to follow a colon; the page shows them alone. */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
 function defaultCode(status: number): string {
