@@ -6,6 +6,7 @@ pub mod domain;
 pub mod import;
 pub mod jobs;
 pub mod mapping;
+pub mod metrics;
 pub mod observer;
 pub mod pull;
 pub mod push;

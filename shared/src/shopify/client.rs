@@ -259,6 +259,7 @@ impl ShopifyClient {
                         wait_ms = wait.as_millis() as u64,
                         "Shopify throttled the call; waiting for the bucket"
                     );
+                    crate::metrics::shopify_throttled(&shop.domain, wait);
                     Wait::Throttled(wait)
                 }
                 Err(Failure::Permanent(error)) => {
@@ -439,6 +440,14 @@ impl ShopifyClient {
 
     fn record_success(&self, op: &Operation, shop: &str, cost: Option<&QueryCost>) {
         if let Some(cost) = cost {
+            let status = &cost.throttle_status;
+            let spent = cost.actual_query_cost.unwrap_or(cost.requested_query_cost);
+            crate::metrics::shopify_answered(
+                shop,
+                spent,
+                status.currently_available,
+                status.maximum_available,
+            );
             self.observe(shop, cost);
             lock(&self.learned_cost).insert(op.name, cost.requested_query_cost);
             tracing::debug!(
