@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::domain::{
     AccountId, ColorwayId, Direction, IntegrationLogEntry, LogSource, LogStatus, UserId,
 };
+use crate::metrics::{self, Operation, Outcome, SyncRecord};
 use crate::pull::Puller;
 use crate::push::{PushError, PushRequest, PushScope, Pusher};
 use crate::store::{PushJobRecord, PushJobStatus, PushProgress, StoreError};
@@ -280,6 +281,25 @@ pub async fn handle_sqs_event(worker: &Worker, event: SqsEvent) -> SqsBatchRespo
     response
 }
 
+/// A catalog job's metric line: a job that must run again is a failure,
+/// with its items that did not reach the shop.
+fn record_job(job: &CatalogJob, result: &Result<(), JobError>, elapsed: Duration) {
+    let operation = match job {
+        CatalogJob::Push { .. } => Operation::PushJob,
+        CatalogJob::SyncColorways { .. } => Operation::CatalogJob,
+    };
+    let (outcome, items) = match result {
+        Ok(()) => (Outcome::Success, 0),
+        Err(JobError::ItemsFailed { failed }) => (Outcome::Failed, *failed as u64),
+        Err(_) => (Outcome::Failed, 0),
+    };
+    metrics::record(
+        SyncRecord::new(operation, outcome, elapsed)
+            .account(job.account_id())
+            .items_failed(items),
+    );
+}
+
 fn failure(id: String) -> BatchItemFailure {
     let mut failure = BatchItemFailure::default();
     failure.item_identifier = id;
@@ -299,17 +319,28 @@ impl Worker {
                 return true;
             }
         };
+        let started = std::time::Instant::now();
         match decoded {
-            Message::Pull(job) => match self.puller.apply(&job).await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::error!(error = %e, retryable = e.is_retryable(), "pull failed; the message will be retried");
-                    false
+            Message::Pull(job) => {
+                let result = self.puller.apply(&job).await;
+                let outcome = metrics::pull_outcome(&result);
+                metrics::record(
+                    SyncRecord::new(Operation::Pull, outcome, started.elapsed())
+                        .shop(&job.shop_domain),
+                );
+                match result {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::error!(error = %e, retryable = e.is_retryable(), "pull failed; the message will be retried");
+                        false
+                    }
                 }
-            },
+            }
             Message::Catalog(job) => {
                 let attempt = receive_count(message);
-                match Box::pin(self.run(&job)).await {
+                let result = Box::pin(self.run(&job)).await;
+                record_job(&job, &result, started.elapsed());
+                match result {
                     Ok(()) => true,
                     Err(e) => {
                         let last = attempt >= self.max_receives;
@@ -470,6 +501,7 @@ impl Worker {
                 Err(e.into())
             }
             Err(e) => {
+                tracing::error!(job_id, error = %e, "push job failed; a retry cannot help");
                 record.status = PushJobStatus::Failed;
                 record.error =
                     Some(serde_json::json!({ "code": "push_failed", "message": e.to_string() }));

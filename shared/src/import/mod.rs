@@ -35,6 +35,7 @@ use crate::domain::{
     LogStatus, Media, MediaId, Quantity,
 };
 use crate::mapping;
+use crate::metrics::{self, Operation, Outcome, SyncRecord};
 use crate::shopify::{Shop, ShopifyClient};
 use crate::store::{CatalogChange, ImportWrites, Store, StoreError};
 use reader::{ProductReader, ProductRecord, ReadError};
@@ -188,6 +189,16 @@ impl Importer {
         {
             tracing::error!(error = %e, "could not write the import's log entries");
         }
+        let outcome = match &result {
+            Ok(_) => Outcome::Success,
+            Err(e) if e.is_rejection() || matches!(e, ImportError::UnknownAccount(_)) => {
+                Outcome::Refused
+            }
+            Err(_) => Outcome::Failed,
+        };
+        metrics::record(
+            SyncRecord::new(Operation::Import, outcome, started.elapsed()).account(account),
+        );
         if let Ok(report) = &result {
             tracing::info!(
                 rows = report.rows,

@@ -24,6 +24,7 @@ use super::auth::{self, AuthError};
 use super::{PushError, PushRequest, PushScope, Pusher};
 use crate::domain::{AccountId, ColorwayId, UserId};
 use crate::jobs::{self, CatalogJob, JobQueue};
+use crate::metrics::{self, Operation, Outcome, SyncRecord};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,16 +248,42 @@ pub async fn handle(api: &PushApi, request: Request) -> Response<Body> {
                 None => PushRequest::account(account_id),
             };
             push.dry_run = preview || body.dry_run || query_dry_run;
+            let started = std::time::Instant::now();
+            let operation = if push.dry_run {
+                Operation::Preview
+            } else {
+                Operation::Push
+            };
+            let record = |outcome: Outcome, items: u64| {
+                metrics::record(
+                    SyncRecord::new(operation, outcome, started.elapsed())
+                        .account(&push.account_id)
+                        .items_failed(items),
+                );
+            };
             if !push.dry_run
                 && let Some(queue) = &api.jobs
             {
-                match queue_if_large(api, queue, &push, &caller.user_id).await {
-                    Ok(Some(response)) => return response,
+                let queued = queue_if_large(api, queue, &push, &caller.user_id).await;
+                match queued {
+                    Ok(Some(response)) => {
+                        match response.status() {
+                            StatusCode::ACCEPTED => record(Outcome::Queued, 0),
+                            _ => record(Outcome::Failed, 0),
+                        }
+                        return response;
+                    }
                     Ok(None) => {}
-                    Err(e) => return push_error(e),
+                    Err(e) => {
+                        record(metrics::push_error_outcome(&e), 0);
+                        return push_error(e);
+                    }
                 }
             }
-            match pusher.push(&push).await {
+            let result = pusher.push(&push).await;
+            let (outcome, items) = metrics::push_outcome(&result);
+            record(outcome, items);
+            match result {
                 Ok(report) => {
                     let status = if report.errors.is_empty() {
                         StatusCode::OK

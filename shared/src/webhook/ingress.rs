@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use super::signature::{HmacSignature, WebhookSecret};
 use super::{INVENTORY_LEVELS_UPDATE, InventoryLevelUpdate, PullJob};
 use crate::domain::{Direction, IntegrationLogEntry, LogSource, LogStatus};
+use crate::metrics::{self, Operation, SyncRecord};
 use crate::store::Store;
 
 /// Shopify's inventory deliveries are a few hundred bytes; anything far
@@ -56,9 +57,22 @@ fn kept(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(KEPT_PAYLOAD_BYTES)]).into_owned()
 }
 
-/// Handles one delivery. Never fails: every outcome is an HTTP answer.
-#[tracing::instrument(name = "webhook", skip_all, fields(webhook_id = tracing::field::Empty, event_id = tracing::field::Empty, shop = tracing::field::Empty))]
+/// Handles one delivery. Never fails: every outcome is an HTTP answer, and
+/// each is counted (see [`crate::metrics::webhook_outcome`]).
 pub async fn handle(ingress: &Ingress, request: Request) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let response = receive(ingress, request).await;
+    let outcome = metrics::webhook_outcome(response.status().as_u16(), response.body().as_ref());
+    metrics::record(SyncRecord::new(
+        Operation::Webhook,
+        outcome,
+        started.elapsed(),
+    ));
+    response
+}
+
+#[tracing::instrument(name = "webhook", skip_all, fields(webhook_id = tracing::field::Empty, event_id = tracing::field::Empty, shop = tracing::field::Empty))]
+async fn receive(ingress: &Ingress, request: Request) -> Response<Body> {
     if request.method() != Method::POST {
         return answer(
             StatusCode::METHOD_NOT_ALLOWED,
