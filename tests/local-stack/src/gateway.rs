@@ -677,6 +677,8 @@ fn function_response(invoke_status: reqwest::StatusCode, answer: Value) -> Respo
     };
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
+    // Only what the function set.
+    headers.remove(header::CONTENT_TYPE);
     for (field, split) in [("headers", false), ("multiValueHeaders", true)] {
         let Some(map) = answer.get(field).and_then(Value::as_object) else {
             continue;

@@ -500,24 +500,10 @@ async fn a_push_of_fifty_variants_or_more_is_confirmed_first_and_cancel_sends_no
     );
 }
 
-/// The queue large pushes run from, once the harness has one.
-fn catalog_queue(stack: &LocalStack) -> Option<String> {
-    stack
-        .function_env()
-        .into_iter()
-        .find(|(k, _)| k == "CATALOG_QUEUE_URL")
-        .map(|(_, v)| v)
-}
-
 #[tokio::test]
 async fn a_push_run_as_a_job_shows_products_done_until_it_ends() {
     let page = PageStack::start("acct-page-job", &[("PUSH_JOB_THRESHOLD", "10")]).await;
-    let Some(queue) = catalog_queue(&page.stack) else {
-        eprintln!(
-            "skipped: the local stack has no catalog queue, so no push runs as a job in this build"
-        );
-        return;
-    };
+    let queue = page.stack.catalog_queue.clone();
     page.import("large.csv", catalog_csv(12)).await;
     let preview = page.preview().await;
     // A little latency on every Shopify call, so the job takes long enough

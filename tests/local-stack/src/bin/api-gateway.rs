@@ -96,16 +96,9 @@ async fn run() -> Result<(), Error> {
     );
     println!("Press ctrl-c to stop.");
 
-    // The queues' event sources: the pull queue, and the catalog queue that
-    // large pushes run from where the stack has one.
-    let mut queues = vec![stack.pull_queue.clone()];
-    queues.extend(
-        stack
-            .function_env()
-            .into_iter()
-            .filter(|(k, _)| k == "CATALOG_QUEUE_URL")
-            .map(|(_, v)| v),
-    );
+    // The queues' event sources: sales pulled from the shop, and the
+    // catalog queue large pushes and catalog edits run from.
+    let queues = [stack.pull_queue.clone(), stack.catalog_queue.clone()];
     let workers = async {
         loop {
             for queue in &queues {
