@@ -284,7 +284,9 @@ impl Pusher {
         if let PushScope::Colorway(colorway) = &request.scope {
             tracing::Span::current().record("colorway_id", colorway.as_str());
         }
-        let loaded = self.load(&request.account_id, request.source).await?;
+        let loaded = self
+            .load(&request.account_id, &request.scope, request.source)
+            .await?;
         if request.dry_run {
             return self.run(request, loaded, progress).await;
         }
@@ -438,7 +440,15 @@ impl Pusher {
         Ok(report)
     }
 
-    async fn load(&self, account_id: &AccountId, source: LogSource) -> Result<Loaded, PushError> {
+    /// The account, its shop, and the catalog and links the scope needs:
+    /// the whole account in two Queries, or a few colorways in a few small
+    /// ones.
+    async fn load(
+        &self,
+        account_id: &AccountId,
+        scope: &PushScope,
+        source: LogSource,
+    ) -> Result<Loaded, PushError> {
         let account = self
             .store
             .get_account(account_id)
@@ -449,11 +459,25 @@ impl Pusher {
             .account_integration(account_id)
             .await?
             .ok_or_else(|| PushError::NotLinked(account_id.clone()))?;
-        let catalog = self.store.load_catalog(account_id).await?;
-        let links = self
-            .store
-            .load_links(&integration.id)
-            .await?
+        let (catalog, links) = match scope {
+            PushScope::Account => (
+                self.store.load_catalog(account_id).await?,
+                self.store.load_links(&integration.id).await?,
+            ),
+            PushScope::Colorway(one) => (
+                self.store
+                    .load_catalog_of(account_id, std::slice::from_ref(one))
+                    .await?,
+                self.store
+                    .load_links_of(&integration.id, std::slice::from_ref(one))
+                    .await?,
+            ),
+            PushScope::Colorways(some) => (
+                self.store.load_catalog_of(account_id, some).await?,
+                self.store.load_links_of(&integration.id, some).await?,
+            ),
+        };
+        let links = links
             .into_iter()
             .map(|l| ((l.local.clone(), l.external_type), l))
             .collect();

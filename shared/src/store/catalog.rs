@@ -353,6 +353,46 @@ impl Store {
         Ok(catalog)
     }
 
+    /// The part of an account's catalog that some colorways need: those
+    /// colorways with their inventory and media, and every base (each is a
+    /// variant of every product). A few small Queries instead of the whole
+    /// partition, for a catalog job that names five colorways of hundreds.
+    pub async fn load_catalog_of(
+        &self,
+        account: &AccountId,
+        colorways: &[ColorwayId],
+    ) -> Result<Catalog, StoreError> {
+        let pk = account_pk(account);
+        let mut prefixes = vec!["BASE#".to_owned()];
+        for colorway in colorways {
+            prefixes.push(format!("INVENTORY#{colorway}#"));
+            prefixes.push(format!("MEDIA#{colorway}#"));
+        }
+        let queries = prefixes
+            .iter()
+            .map(|prefix| self.query_all(&self.tables.catalog, &pk, Some(prefix)));
+        let keys = colorways
+            .iter()
+            .map(|c| key(pk.clone(), colorway_sk(c)))
+            .collect();
+        let (pages, colorway_items) = futures::future::try_join(
+            futures::future::try_join_all(queries),
+            self.batch_get(&self.tables.catalog, keys),
+        )
+        .await?;
+        let mut catalog = Catalog::default();
+        for item in pages.iter().flatten().chain(colorway_items.iter()) {
+            match entity_of(item) {
+                Entity::Colorway => catalog.colorways.push(decode_colorway(account, item)?),
+                Entity::Base => catalog.bases.push(decode_base(account, item)?),
+                Entity::Inventory => catalog.inventory.push(decode_inventory(account, item)?),
+                Entity::Media => catalog.media.push(decode_media(item)?),
+                Entity::Other => {}
+            }
+        }
+        Ok(catalog)
+    }
+
     /// Writes a person's (or a test's) catalog edit as such.
     pub async fn put_colorway(
         &self,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::attrs::{Item, ItemBuilder, ItemReader};
 use super::{Store, StoreError};
-use crate::domain::{ExternalIdentifier, ExternalType, Gid, IntegrationId, LocalRef};
+use crate::domain::{ColorwayId, ExternalIdentifier, ExternalType, Gid, IntegrationId, LocalRef};
 
 fn links_pk(integration: &IntegrationId) -> String {
     format!("INTEGRATION#{integration}")
@@ -75,6 +75,32 @@ impl Store {
             .query_all(&self.tables.sync, &links_pk(integration), Some("LINK#"))
             .await?;
         items.iter().map(decode).collect()
+    }
+
+    /// The links of some colorways: their products, and their inventory rows'
+    /// variants and inventory items.
+    pub async fn load_links_of(
+        &self,
+        integration: &IntegrationId,
+        colorways: &[ColorwayId],
+    ) -> Result<Vec<ExternalIdentifier>, StoreError> {
+        let pk = links_pk(integration);
+        let prefixes: Vec<String> = colorways
+            .iter()
+            .flat_map(|c| {
+                [
+                    format!("LINK#colorway#{c}#"),
+                    format!("LINK#inventory#{c}:"),
+                ]
+            })
+            .collect();
+        let pages = futures::future::try_join_all(
+            prefixes
+                .iter()
+                .map(|prefix| self.query_all(&self.tables.sync, &pk, Some(prefix))),
+        )
+        .await?;
+        pages.iter().flatten().map(decode).collect()
     }
 
     /// Creates or replaces links. A link is a fact about the shop, so the
