@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: help setup build test demo lint bench register-webhook clean web web-build browser
+.PHONY: help setup build test demo lint bench register-webhook migrate lambda-build clean web web-build browser
 
 help:
 	@echo "make demo   import the real Shopify exports and push them to the simulated shop, end to end"
@@ -18,6 +18,8 @@ help:
 	@echo "make bench  push, import, ingress and pull figures (BENCH=push|import|ingress|pull runs one; PULL_DELIVERIES=N)"
 	@echo "make web    serve the push page on the local stack and print its address (PORT=… to choose it)"
 	@echo "make register-webhook SHOP=… URL=…  subscribe a shop's inventory webhook (token in SHOPIFY_ACCESS_TOKEN)"
+	@echo "make migrate ACCOUNTS=\"a b\" | ALL=1 [DRY_RUN=1] [FORCE=1]  run the data migrations (CATALOG_TABLE, SYNC_TABLE, AWS_REGION set)"
+	@echo "make lambda-build  the five bootstrap binaries for Lambda (arm64, release), in target/lambda/"
 
 $(STAMP): infra/local/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +70,20 @@ bench: setup
 register-webhook:
 	@test -n "$(SHOP)" -a -n "$(URL)" || { echo "usage: SHOPIFY_ACCESS_TOKEN=… make register-webhook SHOP=<shop>.myshopify.com URL=<WebhookUrl>"; exit 2; }
 	$(CARGO) run --quiet -p fibermade-sync --bin register-webhook -- --shop "$(SHOP)" --url "$(URL)" $(if $(API_BASE),--api-base "$(API_BASE)")
+
+# Offline data migrations (docs/deploy.md, "Migrating stored data"): by
+# account, recorded per account in the sync table, safe to run again.
+migrate:
+	@test -n "$(ACCOUNTS)$(ALL)" || { echo "usage: make migrate ACCOUNTS=\"<account id> …\" | ALL=1 [DRY_RUN=1] [FORCE=1]"; exit 2; }
+	$(CARGO) run --quiet -p fibermade-sync --bin migrate -- $(if $(ALL),--all-accounts,$(foreach a,$(ACCOUNTS),--account $(a))) $(if $(DRY_RUN),--dry-run) $(if $(FORCE),--force)
+
+# The five functions as Lambda runs them: arm64 (Graviton), release, each a
+# target/lambda/<function>/bootstrap. Offline: zig comes with cargo-lambda.
+LAMBDA_FUNCTIONS := csv-import inventory-push webhook-ingress sync-worker catalog-observer
+
+lambda-build: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 $(foreach f,$(LAMBDA_FUNCTIONS),-p $(f))
+	@ls -l $(foreach f,$(LAMBDA_FUNCTIONS),target/lambda/$(f)/bootstrap)
 
 clean:
 	rm -rf $(VENV) target

@@ -7,6 +7,7 @@ pub mod import;
 pub mod jobs;
 pub mod mapping;
 pub mod metrics;
+pub mod migrate;
 pub mod observer;
 pub mod pull;
 pub mod push;
