@@ -3,6 +3,9 @@
 // showed; the Rust test that set up the stack compares that with the shop.
 
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 
 const PUSH_TIMEOUT = 90_000;
 
@@ -43,6 +46,18 @@ async function until(check, what, timeout = 30_000) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 150));
   }
+}
+
+/** Runs axe-core on the page as it is; serious and critical findings fail. */
+async function expectAccessible(page, what) {
+  await page.addScriptTag({ path: AXE });
+  const findings = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+  });
+  assert.deepEqual(findings, [], `accessibility of ${what}`);
 }
 
 function pushButton(page) {
@@ -102,6 +117,7 @@ export const scenarios = {
       const now = await counts(page.locator("#pending-counts"));
       return now.variants_affected === 0 ? now : null;
     }, "nothing left to push");
+    await expectAccessible(page, "the page after a push");
     await ctx.screenshot(page, "3-pushed");
     return { pending_before: pending, shown, checking_label: checkingLabel, busy_label: busyLabel, progress_label: progressLabel, activity_top: top, pending_after: after };
   },
@@ -127,6 +143,7 @@ export const scenarios = {
       const now = await entries(page);
       return now.find((e) => e.source === "manual_push" && e.status === "error") ?? null;
     }, "the failed push in the activity panel");
+    await expectAccessible(page, "the error notification");
     await ctx.screenshot(page, "push-with-errors");
     return { title, failures, shown, logged };
   },
@@ -144,6 +161,7 @@ export const scenarios = {
       "confirm-cancel",
       "Cancel has the focus, so Enter does not push",
     );
+    await expectAccessible(page, "the confirmation dialog");
     await ctx.screenshot(page, "1-confirm-dialog");
 
     await dialog.getByRole("button", { name: "Cancel" }).click();

@@ -18,6 +18,10 @@
 //! secret; API Gateway accepts only RSA-signed tokens whose keys it fetches
 //! from the issuer's JWKS. Signing RS256 locally would need an RSA crate for
 //! no difference the function can see.
+//!
+//! Limitation: the stand-in neither throttles (the template sets a burst of
+//! 50 and 20 requests a second) nor answers CORS preflights; the page is
+//! served on the API's origin, so it needs neither locally.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -41,7 +45,7 @@ use super::Error;
 
 /// The HTTP API's routes, as `template.yaml` declares them. Anything else is
 /// a 404 from the gateway, without invoking the function.
-const ROUTES: &[(&str, &str)] = &[
+pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/accounts/{account_id}/push"),
     ("POST", "/accounts/{account_id}/push/preview"),
     ("GET", "/accounts/{account_id}/push/jobs/{job_id}"),

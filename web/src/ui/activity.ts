@@ -2,6 +2,10 @@
 // pulls from the shop, imports, observer writes) with their status and
 // time. It refreshes on a timer while the page is visible, after every
 // push, and when asked.
+//
+// Limitation: only the newest entries are shown (the API answers at most
+// 200, the panel asks for 25) and there is no "show older"; a cursor on the
+// sync-log route would let the panel page back.
 
 import type { LogEntry, PushApi } from "../api";
 import { SOURCE_LABELS, STATUS_LABELS, fullTime, timeAgo } from "../format";
@@ -71,6 +75,7 @@ export class ActivityPanel {
       this.list.replaceChildren(
         h("li", { class: "activity-empty" }, "Nothing yet. Pushes, sales pulled from Shopify and imports show here."),
       );
+      this.first = false;
       return;
     }
     const keys = entries.map(entryKey);

@@ -8,7 +8,8 @@
 //! the pull queue is handed to sync-worker every second. Runs until ctrl-c,
 //! then stops everything it started.
 //!
-//! `PORT` picks the page's port (default: a free one).
+//! `PORT` picks the page's port (default: a free one); `RUST_LOG=info`
+//! prints every request the gateway forwards.
 
 use std::time::Duration;
 
@@ -29,8 +30,7 @@ const EXPORTS: &[&str] = &[
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,local_stack=info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
