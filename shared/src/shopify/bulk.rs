@@ -72,7 +72,7 @@ impl Default for BulkOptions {
     fn default() -> Self {
         Self {
             first_poll: Duration::from_millis(500),
-            max_poll: Duration::from_secs(5),
+            max_poll: Duration::from_secs(2),
             timeout: Duration::from_secs(600),
             transfer_timeout: Duration::from_secs(120),
             transfer_attempts: 3,
@@ -434,32 +434,7 @@ impl ShopifyClient {
         let mut results: Vec<Option<Result<ProductNode, ShopifyError>>> =
             (0..lines.len()).map(|_| None).collect();
 
-        // The file's line n is input line sent[n].
-        let mut sent = Vec::with_capacity(lines.len());
-        let mut file = Vec::new();
-        for (index, (identifier, input)) in lines.iter().enumerate() {
-            if input.variants.len() > MAX_INPUT_LINES {
-                results[index] = Some(Err(ShopifyError::InputTooLarge {
-                    operation: PRODUCT_SET.name,
-                    lines: input.variants.len(),
-                    limit: MAX_INPUT_LINES,
-                }));
-                continue;
-            }
-            let variables = json!({
-                "input": input,
-                "identifier": identifier_json(identifier),
-                "variantCount": input.variants.len().max(1),
-            });
-            serde_json::to_writer(&mut file, &variables).map_err(|e| BulkError::Transfer {
-                step: "upload",
-                status: None,
-                message: format!("the variables could not be written: {e}"),
-                retryable: false,
-            })?;
-            file.push(b'\n');
-            sent.push(index);
-        }
+        let (file, sent) = variables_file(lines, &mut results)?;
         if sent.is_empty() {
             return Ok(BulkRun {
                 operation: None,
@@ -486,22 +461,7 @@ impl ShopifyClient {
             .wait_for_bulk_operation(shop, operation, started, options)
             .await?;
 
-        let source = match (
-            &operation.status,
-            &operation.url,
-            &operation.partial_data_url,
-        ) {
-            (BulkOperationStatus::Completed, Some(url), _) => Some(url),
-            (BulkOperationStatus::Completed, None, _) => None,
-            (_, _, Some(partial)) => Some(partial),
-            (_, _, None) => {
-                return Err(BulkError::Ended {
-                    id: operation.id.clone(),
-                    status: operation.status,
-                    error_code: operation.error_code.clone(),
-                });
-            }
-        };
+        let source = results_source(&operation)?;
         if let Some(url) = source {
             let text = download(&http, url, options).await?;
             read_results(&text, &sent, &mut results)?;
@@ -669,6 +629,60 @@ impl ShopifyClient {
         if let Err(error) = answer {
             tracing::warn!(bulk_operation = %id, error = %error, "the bulk run could not be canceled");
         }
+    }
+}
+
+/// The JSONL variables of every line that can be sent, and for each file
+/// line the input line it is (`sent[n]`). A line with more variants than
+/// one call takes gets its answer in `results` at once.
+fn variables_file(
+    lines: &[(ProductIdentifier, ProductSetInput)],
+    results: &mut [Option<Result<ProductNode, ShopifyError>>],
+) -> Result<(Vec<u8>, Vec<usize>), BulkError> {
+    let mut sent = Vec::with_capacity(lines.len());
+    let mut file = Vec::new();
+    for (index, (identifier, input)) in lines.iter().enumerate() {
+        if input.variants.len() > MAX_INPUT_LINES {
+            results[index] = Some(Err(ShopifyError::InputTooLarge {
+                operation: PRODUCT_SET.name,
+                lines: input.variants.len(),
+                limit: MAX_INPUT_LINES,
+            }));
+            continue;
+        }
+        // The same variables a single `product_set` call sends.
+        let variables = json!({
+            "input": input,
+            "identifier": identifier_json(identifier),
+            "variantCount": input.variants.len().max(1),
+        });
+        serde_json::to_writer(&mut file, &variables).map_err(|e| BulkError::Transfer {
+            step: "upload",
+            status: None,
+            message: format!("the variables could not be written: {e}"),
+            retryable: false,
+        })?;
+        file.push(b'\n');
+        sent.push(index);
+    }
+    Ok((file, sent))
+}
+
+/// Where a finished run's results are: `url` when it completed, else
+/// `partialDataUrl`; a run that failed with neither has nothing to read.
+fn results_source(operation: &BulkOperation) -> Result<Option<&SignedUrl>, BulkError> {
+    match (
+        operation.status,
+        &operation.url,
+        &operation.partial_data_url,
+    ) {
+        (BulkOperationStatus::Completed, url, _) => Ok(url.as_ref()),
+        (_, _, Some(partial)) => Ok(Some(partial)),
+        (_, _, None) => Err(BulkError::Ended {
+            id: operation.id.clone(),
+            status: operation.status,
+            error_code: operation.error_code.clone(),
+        }),
     }
 }
 

@@ -515,6 +515,7 @@ async fn a_mutation_that_is_invalid_or_not_one_mutation_field_is_refused() {
         "mutation A { shop: productDelete(input: {id: \"1\"}) { deletedProductId } } \
          mutation B { productDelete(input: {id: \"1\"}) { deletedProductId } }",
         "not graphql",
+        "mutation C($id: ID!) { bulkOperationCancel(id: $id) { userErrors { message } } }",
     ] {
         let body = run(&h, mutation, &path).await;
         let errors = run_errors(&body);

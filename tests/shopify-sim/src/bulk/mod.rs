@@ -35,6 +35,13 @@ use storage::Storage;
 /// The resource a variables file is staged as.
 pub const BULK_MUTATION_VARIABLES: &str = "BULK_MUTATION_VARIABLES";
 
+/// Mutations that start or stage bulk work, which a bulk line may not run.
+const BULK_FIELDS: [&str; 3] = [
+    "stagedUploadsCreate",
+    "bulkOperationRunMutation",
+    "bulkOperationCancel",
+];
+
 /// The number in staged upload keys (`tmp/<shop>/bulk/…`): this shop's id.
 const SHOP_NUMBER: u64 = 1;
 
@@ -336,13 +343,20 @@ fn check_mutation(app: &AppState, mutation: &str) -> Result<(), String> {
     if operation.operation_type != OperationType::Mutation {
         return Err("Invalid mutation: the operation must be a mutation.".to_owned());
     }
-    let roots = operation.root_fields(&document).count();
-    if roots != 1 {
-        return Err(format!(
-            "Invalid mutation: a bulk mutation runs exactly one mutation field, not {roots}."
-        ));
+    let roots: Vec<&str> = operation
+        .root_fields(&document)
+        .map(|field| field.name.as_str())
+        .collect();
+    match roots.as_slice() {
+        [root] if BULK_FIELDS.contains(root) => Err(format!(
+            "Invalid mutation: {root} cannot run inside a bulk mutation."
+        )),
+        [_] => Ok(()),
+        _ => Err(format!(
+            "Invalid mutation: a bulk mutation runs exactly one mutation field, not {}.",
+            roots.len()
+        )),
     }
-    Ok(())
 }
 
 /// `bulkOperationCancel`: a run in progress becomes `CANCELING`; the runner
