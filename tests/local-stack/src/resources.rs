@@ -95,6 +95,62 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), 
     Ok(())
 }
 
+/// The keys whose upload starts an import: the filter of csv-import's S3
+/// event in the template.
+pub const IMPORT_PREFIX: &str = "imports/";
+pub const IMPORT_SUFFIX: &str = ".csv";
+
+/// The bucket's ObjectCreated notification, filtered as the template
+/// filters it. In AWS it invokes csv-import; locally S3 cannot invoke a
+/// function under `cargo lambda watch`, so it goes to a queue of its own,
+/// from which the router hands each notification to csv-import unchanged.
+/// Returns the queue's URL.
+pub async fn create_import_notification(
+    s3: &aws_sdk_s3::Client,
+    sqs: &aws_sdk_sqs::Client,
+    bucket: &str,
+) -> Result<String, Error> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{bucket}-events"))
+        .send()
+        .await?
+        .queue_url
+        .ok_or("no queue URL")?;
+    let arn = queue_arn(sqs, &url).await?;
+    let rule =
+        |name: FilterRuleName, value: &str| FilterRule::builder().name(name).value(value).build();
+    let queue = QueueConfiguration::builder()
+        .id("csv-import")
+        .queue_arn(arn)
+        .events(Event::from("s3:ObjectCreated:*"))
+        .filter(
+            NotificationConfigurationFilter::builder()
+                .key(
+                    S3KeyFilter::builder()
+                        .filter_rules(rule(FilterRuleName::Prefix, IMPORT_PREFIX))
+                        .filter_rules(rule(FilterRuleName::Suffix, IMPORT_SUFFIX))
+                        .build(),
+                )
+                .build(),
+        )
+        .build()?;
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(queue)
+                .build(),
+        )
+        .send()
+        .await?;
+    Ok(url)
+}
+
 /// The ObjectCreated notification S3 sends for an object: the sample in
 /// `events/`, with the bucket and the key (URL-encoded as S3 encodes it).
 pub fn object_created_event(bucket: &str, key: &str) -> Result<S3Event, Error> {
@@ -198,6 +254,14 @@ struct QueueShape {
     delay_seconds: u32,
 }
 
+/// The template's `VisibilityTimeout` of both worker queues (six times the
+/// worker's timeout). The router receives with a visibility timeout of its
+/// own, so tests can see a failed message again within a second.
+pub const VISIBILITY_TIMEOUT: u32 = 360;
+/// The template's retention: 4 days on a queue, 14 on a dead-letter queue.
+pub const QUEUE_RETENTION: u32 = 345_600;
+pub const DEAD_LETTER_RETENTION: u32 = 1_209_600;
+
 async fn create_queue_pair(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
@@ -207,7 +271,11 @@ async fn create_queue_pair(
     let fifo_name = |n: String| if shape.fifo { format!("{n}.fifo") } else { n };
     let mut dlq = sqs
         .create_queue()
-        .queue_name(fifo_name(format!("{name}-dlq")));
+        .queue_name(fifo_name(format!("{name}-dlq")))
+        .attributes(
+            QueueAttributeName::MessageRetentionPeriod,
+            DEAD_LETTER_RETENTION.to_string(),
+        );
     if shape.fifo {
         dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
     }
@@ -221,7 +289,14 @@ async fn create_queue_pair(
     let mut queue = sqs
         .create_queue()
         .queue_name(fifo_name(name.to_owned()))
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            VISIBILITY_TIMEOUT.to_string(),
+        )
+        .attributes(
+            QueueAttributeName::MessageRetentionPeriod,
+            QUEUE_RETENTION.to_string(),
+        )
         .attributes(
             QueueAttributeName::DelaySeconds,
             shape.delay_seconds.to_string(),
