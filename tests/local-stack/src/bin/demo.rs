@@ -176,7 +176,15 @@ async fn run() -> Result<bool, Error> {
     let (status, report) = push_and_wait(&stack, &watch, claims.clone()).await?;
     let push_time = push_started.elapsed();
     let stats = stack.sim_control.stats().await?;
-    println!("   push: HTTP {status} in {:.1} s", push_time.as_secs_f64());
+    println!(
+        "   push finished in {:.1} s ({})",
+        push_time.as_secs_f64(),
+        if status == 200 {
+            "every item reached the shop"
+        } else {
+            "some items failed"
+        }
+    );
     println!(
         "     products created {}, variants created {}, variants updated {}, quantities set {}, errors {}",
         report["products_created"],
