@@ -96,6 +96,8 @@ pub struct LocalStack {
     pub catalog_dlq: String,
     pub catalog_max_receives: u32,
     pub streams: aws_sdk_dynamodbstreams::Client,
+    /// DynamoDB requests the stack's clients have sent.
+    pub dynamodb_requests: DynamoDbRequests,
     pub store: Store,
     pub shopify: ShopifyClient,
     pub sim: RunningSimulator,
@@ -133,7 +135,12 @@ impl LocalStack {
             ))
             .load()
             .await;
-        let dynamodb = aws_sdk_dynamodb::Client::new(&shared);
+        let dynamodb_requests = DynamoDbRequests::default();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&shared)
+                .interceptor(dynamodb_requests.clone())
+                .build(),
+        );
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&shared)
                 .force_path_style(true)
@@ -188,6 +195,7 @@ impl LocalStack {
             catalog_dlq,
             catalog_max_receives: options.catalog_max_receives,
             streams,
+            dynamodb_requests,
             store,
             shopify,
             sim,
@@ -508,6 +516,33 @@ impl LocalStack {
         Ok(Ok(
             serde_json::from_value(outcome).map_err(|e| format!("unreadable report: {e}"))?
         ))
+    }
+}
+
+/// Counts the requests a DynamoDB client sends (each attempt), for the
+/// benchmarks' figures.
+#[derive(Debug, Clone, Default)]
+pub struct DynamoDbRequests(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl DynamoDbRequests {
+    pub fn count(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for DynamoDbRequests {
+    fn name(&self) -> &'static str {
+        "DynamoDbRequests"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 }
 

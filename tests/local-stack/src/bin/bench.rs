@@ -99,6 +99,7 @@ async fn bench_catalog(colorways: usize, bases: usize) -> Result<(), Error> {
     let mut base = catalog.bases[0].clone();
     base.retail_price = (base.retail_price.amount() + rust_decimal::Decimal::ONE).try_into()?;
     let before = stack.shopify.stats();
+    let requests_before = stack.dynamodb_requests.count();
     let started = Instant::now();
     stack.store.put_base(&base, Writer::Dyer).await?;
     let pass = stack.sync_catalog_waiting(&mut stream).await?;
@@ -117,6 +118,7 @@ async fn bench_catalog(colorways: usize, bases: usize) -> Result<(), Error> {
         })
         .count();
     let cost = after.actual_cost - before.actual_cost;
+    let requests = stack.dynamodb_requests.count() - requests_before;
     println!(
         "  one base price change: {} jobs, {} Shopify calls ({} writes), {cost:.0} points, {} THROTTLED, {:.1} s until {matching} of {colorways} products match (floor {:.1} s + 5 s queue delay)",
         pass.observed.jobs_queued,
@@ -125,6 +127,10 @@ async fn bench_catalog(colorways: usize, bases: usize) -> Result<(), Error> {
         after.throttled - before.throttled,
         elapsed.as_secs_f64(),
         floor(cost).as_secs_f64(),
+    );
+    println!(
+        "    (DynamoDB on moto: {requests} requests, {:.0} a job)",
+        requests as f64 / pass.observed.jobs_queued.max(1) as f64
     );
 
     // Ten renames of one colorway, a second apart at most: each reaches the
