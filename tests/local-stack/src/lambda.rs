@@ -145,6 +145,44 @@ impl Drop for LambdaWatch {
     }
 }
 
+/// Fills in what moto leaves out of an S3 notification and AWS always
+/// sends (the caller's identity, the request's ids, the bucket's owner, the
+/// object's sequencer), so csv-import reads the event it gets in AWS.
+fn complete_s3_records(event: &mut Value) {
+    let defaults = [
+        (
+            "userIdentity",
+            json!({ "principalId": "AWS:AIDALOCALSTACK" }),
+        ),
+        (
+            "requestParameters",
+            json!({ "sourceIPAddress": "127.0.0.1" }),
+        ),
+        (
+            "responseElements",
+            json!({ "x-amz-request-id": "0000000000000000", "x-amz-id-2": "local" }),
+        ),
+    ];
+    for record in event["Records"].as_array_mut().into_iter().flatten() {
+        let Some(fields) = record.as_object_mut() else {
+            continue;
+        };
+        for (name, value) in &defaults {
+            fields.entry(*name).or_insert_with(|| value.clone());
+        }
+        if let Some(bucket) = record["s3"]["bucket"].as_object_mut() {
+            bucket
+                .entry("ownerIdentity")
+                .or_insert_with(|| json!({ "principalId": "LOCALSTACK" }));
+        }
+        if let Some(object) = record["s3"]["object"].as_object_mut() {
+            object
+                .entry("sequencer")
+                .or_insert_with(|| json!("0000000000000000"));
+        }
+    }
+}
+
 /// The event source mappings' batch sizes in `template.yaml` (a test checks
 /// they are the same): the pull queue and the catalog queue to sync-worker.
 pub const PULL_BATCH_SIZE: i32 = 10;
@@ -250,8 +288,10 @@ impl LocalLambdas {
                 return Ok(answers);
             }
             for message in messages {
-                let event: Value = serde_json::from_str(message.body.as_deref().unwrap_or("{}"))?;
+                let mut event: Value =
+                    serde_json::from_str(message.body.as_deref().unwrap_or("{}"))?;
                 if event.get("Records").is_some() {
+                    complete_s3_records(&mut event);
                     let started = Instant::now();
                     let records = event["Records"].as_array().map_or(0, Vec::len);
                     // S3 invokes asynchronously: a failed import is Lambda's
