@@ -739,6 +739,8 @@ pub enum LogSource {
     Webhook,
     Observer,
     Import,
+    /// The scheduled comparison of the shop with Fibermade.
+    Reconcile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

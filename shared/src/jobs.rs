@@ -68,13 +68,27 @@ pub enum CatalogJob {
         colorway_id: Option<ColorwayId>,
         requested_by: UserId,
     },
+    /// Compare one account's shop with Fibermade and repair the drift.
+    Reconcile { account_id: AccountId },
+    /// The schedule's tick (an EventBridge rule): one `Reconcile` job per
+    /// linked account, each in its account's message group.
+    ReconcileAll {},
 }
 
 impl CatalogJob {
-    pub fn account_id(&self) -> &AccountId {
+    /// The account the job is for; `None` for the schedule's tick.
+    pub fn account_id(&self) -> Option<&AccountId> {
         match self {
-            Self::SyncColorways { account_id, .. } | Self::Push { account_id, .. } => account_id,
+            Self::SyncColorways { account_id, .. }
+            | Self::Push { account_id, .. }
+            | Self::Reconcile { account_id } => Some(account_id),
+            Self::ReconcileAll {} => None,
         }
+    }
+
+    /// The FIFO message group: the account, so its jobs run in order.
+    fn group(&self) -> &str {
+        self.account_id().map_or("reconcile", AccountId::as_str)
     }
 
     /// A deduplication id that is the same for a resend of this job (the
@@ -96,7 +110,9 @@ impl CatalogJob {
                     hasher.update(id.as_str());
                 }
             }
-            Self::Push { .. } => hasher.update(&body),
+            Self::Push { .. } | Self::Reconcile { .. } | Self::ReconcileAll {} => {
+                hasher.update(&body)
+            }
         }
         hasher.finalize()[..16]
             .iter()
@@ -154,7 +170,7 @@ impl JobQueue {
                     .message_body(body);
                 if self.is_fifo() {
                     entry = entry
-                        .message_group_id(job.account_id().as_str())
+                        .message_group_id(job.group())
                         .message_deduplication_id(job.dedupe_id(origin));
                 }
                 let entry = entry.build().map_err(|e| QueueError::Send {
@@ -215,6 +231,8 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error("{failed} items could not reach the shop and may on a later try")]
     ItemsFailed { failed: usize },
+    #[error(transparent)]
+    Queue(QueueError),
 }
 
 /// Everything the sync worker runs: pulled stock and catalog jobs.
@@ -226,6 +244,9 @@ pub struct Worker {
     /// the dead-letter queue, so the worker writes the integration-log entry
     /// that tells the dyer.
     pub max_receives: u32,
+    /// The catalog queue, where the schedule's tick fans out one
+    /// reconciliation per account.
+    pub queue: Option<JobQueue>,
 }
 
 /// What a message on either of the worker's queues is.
@@ -287,17 +308,24 @@ fn record_job(job: &CatalogJob, result: &Result<(), JobError>, elapsed: Duration
     let operation = match job {
         CatalogJob::Push { .. } => Operation::PushJob,
         CatalogJob::SyncColorways { .. } => Operation::CatalogJob,
+        CatalogJob::Reconcile { .. } | CatalogJob::ReconcileAll {} => Operation::Reconcile,
     };
     let (outcome, items) = match result {
         Ok(()) => (Outcome::Success, 0),
         Err(JobError::ItemsFailed { failed }) => (Outcome::Failed, *failed as u64),
         Err(_) => (Outcome::Failed, 0),
     };
-    metrics::record(
-        SyncRecord::new(operation, outcome, elapsed)
-            .account(job.account_id())
-            .items_failed(items),
-    );
+    let mut record = SyncRecord::new(operation, outcome, elapsed).items_failed(items);
+    if let Some(account) = job.account_id() {
+        record = record.account(account);
+    }
+    metrics::record(record);
+}
+
+fn account_of(job: &CatalogJob) -> AccountId {
+    job.account_id()
+        .cloned()
+        .unwrap_or_else(|| AccountId::try_from("unknown".to_owned()).expect("a valid id"))
 }
 
 fn failure(id: String) -> BatchItemFailure {
@@ -344,7 +372,7 @@ impl Worker {
                     Ok(()) => true,
                     Err(e) => {
                         let last = attempt >= self.max_receives;
-                        tracing::error!(account_id = %job.account_id(), error = %e, attempt, last_attempt = last, "catalog job failed");
+                        tracing::error!(account_id = ?job.account_id(), error = %e, attempt, last_attempt = last, "catalog job failed");
                         if last {
                             self.log_dead_letter(&job, &e, attempt).await;
                         }
@@ -355,7 +383,7 @@ impl Worker {
         }
     }
 
-    #[tracing::instrument(name = "catalog_job", skip_all, fields(account_id = %job.account_id()))]
+    #[tracing::instrument(name = "catalog_job", skip_all, fields(account_id = ?job.account_id()))]
     pub async fn run(&self, job: &CatalogJob) -> Result<(), JobError> {
         // Boxed: a push is a deep future, and the runtime's handler nests it
         // further than the compiler's layout limit allows.
@@ -369,7 +397,46 @@ impl Worker {
             CatalogJob::Push {
                 account_id, job_id, ..
             } => Box::pin(self.run_push_job(account_id, job_id, job)).await,
+            CatalogJob::Reconcile { account_id } => {
+                match Box::pin(self.pusher.reconcile(account_id)).await {
+                    Ok(report) => {
+                        tracing::info!(
+                            repaired = report.repaired(),
+                            stock_repaired = report.stock_repaired,
+                            products_missing = report.products_missing,
+                            "reconciliation done"
+                        );
+                        Ok(())
+                    }
+                    Err(PushError::NotLinked(_) | PushError::UnknownAccount(_)) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            CatalogJob::ReconcileAll {} => self.fan_out_reconciliation().await,
         }
+    }
+
+    /// One reconciliation job per linked account.
+    async fn fan_out_reconciliation(&self) -> Result<(), JobError> {
+        let Some(queue) = &self.queue else {
+            tracing::error!("no catalog queue configured; the reconciliation cannot fan out");
+            return Ok(());
+        };
+        let accounts = self.pusher.store.linked_accounts().await?;
+        let jobs: Vec<CatalogJob> = accounts
+            .into_iter()
+            .map(|account_id| CatalogJob::Reconcile { account_id })
+            .collect();
+        let tick = OffsetDateTime::now_utc().unix_timestamp() / 3600;
+        queue
+            .send_all(&jobs, &format!("reconcile-{tick}"))
+            .await
+            .map_err(JobError::Queue)?;
+        tracing::info!(
+            accounts = jobs.len(),
+            "reconciliation queued for every linked account"
+        );
+        Ok(())
     }
 
     async fn sync_colorways(
@@ -519,11 +586,18 @@ impl Worker {
             CatalogJob::SyncColorways { colorway_ids, .. } => (
                 match colorway_ids.as_slice() {
                     [one] => format!("colorway:{one}"),
-                    _ => format!("account:{}", job.account_id()),
+                    _ => format!("account:{}", account_of(job)),
                 },
                 format!("{} colorways", colorway_ids.len()),
             ),
             CatalogJob::Push { job_id, .. } => (format!("push_job:{job_id}"), "a push".to_owned()),
+            CatalogJob::Reconcile { account_id } => (
+                format!("account:{account_id}"),
+                "the comparison with the shop".to_owned(),
+            ),
+            // The tick has no account to tell; the engineer on call sees it
+            // in the dead-letter queue and its alarm.
+            CatalogJob::ReconcileAll {} => return,
         };
         if let CatalogJob::Push {
             account_id, job_id, ..
@@ -539,13 +613,14 @@ impl Worker {
             }
         }
         let entry = IntegrationLogEntry {
-            account_id: job.account_id().clone(),
+            account_id: account_of(job),
             integration_id: None,
             entity,
             direction: Direction::Push,
             source: match job {
                 CatalogJob::SyncColorways { .. } => LogSource::Observer,
                 CatalogJob::Push { .. } => LogSource::ManualPush,
+                CatalogJob::Reconcile { .. } | CatalogJob::ReconcileAll {} => LogSource::Reconcile,
             },
             status: LogStatus::Error,
             message: format!(
@@ -615,7 +690,7 @@ mod tests {
             .iter()
             .map(|j| match j {
                 CatalogJob::SyncColorways { colorway_ids, .. } => colorway_ids.len(),
-                CatalogJob::Push { .. } => 0,
+                _ => 0,
             })
             .collect();
         assert_eq!(sizes, vec![5, 5, 2]);

@@ -52,6 +52,8 @@ pub enum Operation {
     Pull,
     /// One webhook delivery received by the ingress.
     Webhook,
+    /// The scheduled comparison of a shop with Fibermade (sync worker).
+    Reconcile,
 }
 
 impl Operation {
@@ -64,6 +66,7 @@ impl Operation {
             Self::CatalogJob => "catalog_job",
             Self::Pull => "pull",
             Self::Webhook => "webhook",
+            Self::Reconcile => "reconcile",
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use fibermade_sync::config::{AwsClients, Config, number_env};
-use fibermade_sync::jobs::{Worker, handle_sqs_event};
+use fibermade_sync::jobs::{JobQueue, Worker, handle_sqs_event};
 use fibermade_sync::pull::Puller;
 use fibermade_sync::push::Pusher;
 use fibermade_sync::shopify::ShopifyClient;
@@ -21,6 +21,11 @@ async fn main() -> Result<(), Error> {
         puller: Puller::new(store.clone()),
         pusher: Pusher::new(store, ShopifyClient::new(config.shopify.clone())?),
         max_receives: number_env("CATALOG_MAX_RECEIVES", 5)? as u32,
+        // The schedule's reconciliation tick fans out on the catalog queue.
+        queue: std::env::var("CATALOG_QUEUE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(|url| JobQueue::new(aws.sqs.clone(), url)),
     };
     let worker = &worker;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod reconcile;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -1101,11 +1102,15 @@ impl Pusher {
             > 0;
         // A catalog job that found the shop up to date (a repeat, or edits a
         // push already sent) is not news for the dyer's activity panel.
-        if request.source == LogSource::Observer && !wrote && report.errors.is_empty() {
+        if matches!(request.source, LogSource::Observer | LogSource::Reconcile)
+            && !wrote
+            && report.errors.is_empty()
+        {
             return Ok(());
         }
         let what = match request.source {
             LogSource::Observer => "Catalog change sent to",
+            LogSource::Reconcile => "Repairs sent to",
             _ => "Pushed to",
         };
         let mut entries = vec![IntegrationLogEntry {
@@ -1206,8 +1211,8 @@ fn plan_products(
             ExternalType::ShopifyProduct,
         ));
         // Limitation: equal digests are trusted without asking the shop, so a
-        // product deleted there by hand stays missing until a stock or product
-        // write finds it gone; a scheduled reconciliation would catch it.
+        // product deleted or edited there by hand stays so until the next
+        // scheduled reconciliation (`reconcile.rs`) compares the two.
         if plan.is_unchanged(product_link.and_then(|l| l.fingerprint.as_deref())) {
             continue;
         }

@@ -4,6 +4,7 @@ pub mod bulk;
 mod client;
 mod error;
 pub mod operations;
+pub mod snapshot;
 pub mod throttle;
 
 pub use bulk::{BulkError, BulkOperation, BulkOperationStatus, BulkOptions, BulkRun};

@@ -38,6 +38,7 @@ operation!(INVENTORY_SET_QUANTITIES, "InventorySetQuantities", 13.0);
 operation!(INVENTORY_LEVELS, "InventoryLevels", 50.0);
 operation!(LOCATIONS, "Locations", 27.0);
 operation!(PRODUCT_BY_HANDLE, "ProductByHandle", 30.0);
+operation!(PRODUCT_SNAPSHOTS, "ProductSnapshots", 400.0);
 operation!(VARIANTS_BULK_CREATE, "VariantsBulkCreate", 10.0);
 operation!(VARIANTS_BULK_UPDATE, "VariantsBulkUpdate", 10.0);
 operation!(VARIANTS_BULK_DELETE, "VariantsBulkDelete", 10.0);
@@ -63,6 +64,7 @@ pub const ALL: &[&Operation] = &[
     &INVENTORY_LEVELS,
     &LOCATIONS,
     &PRODUCT_BY_HANDLE,
+    &PRODUCT_SNAPSHOTS,
     &VARIANTS_BULK_CREATE,
     &VARIANTS_BULK_UPDATE,
     &VARIANTS_BULK_DELETE,

@@ -731,6 +731,47 @@ impl Store {
         }
     }
 
+    /// Records stock the reconciliation found moved on the shop: Fibermade's
+    /// new figure, the shop's, and the time, so a webhook of an older change
+    /// arriving later is stale. Fails with `Conflict` if the row changed
+    /// since it was read.
+    pub async fn record_reconciled_stock(
+        &self,
+        account: &AccountId,
+        sync: &InventorySync,
+    ) -> Result<(), StoreError> {
+        let at = attrs::s(rfc3339(sync.at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.catalog)
+            .set_key(Some(super::key(
+                account_pk(account),
+                inventory_sk(&sync.key),
+            )))
+            .update_expression(
+                "SET quantity = :q, synced_quantity = :s, sync_status = :st, last_synced_at = :at, \
+                 shop_updated_at = :at, version = :next, writer = :w, updated_at = :at",
+            )
+            .condition_expression("version = :v")
+            .expression_attribute_values(":q", attrs::n(sync.quantity))
+            .expression_attribute_values(":s", attrs::n(sync.synced_quantity))
+            .expression_attribute_values(":st", attrs::s(sync.status.as_str()))
+            .expression_attribute_values(":at", at)
+            .expression_attribute_values(":next", attrs::n(sync.expected_version + 1))
+            .expression_attribute_values(":v", attrs::n(sync.expected_version))
+            .expression_attribute_values(":w", attrs::s(Writer::Sync.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
+                what: format!("inventory {}", sync.key),
+            }),
+            Err(e) => Err(StoreError::from_sdk("UpdateItem", e)),
+        }
+    }
+
     /// A name a dyer recognises for an inventory row: "Moss Garden / Merino
     /// Fingering". Falls back to the ids when either item is gone.
     pub async fn inventory_label(

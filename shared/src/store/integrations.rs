@@ -9,6 +9,9 @@ fn integration_pk(account: &AccountId) -> String {
     format!("ACCOUNT#{account}")
 }
 
+/// The partition listing every linked account (`sk = ACCOUNT#<id>`).
+const REGISTRY_PK: &str = "INTEGRATIONS";
+
 fn shop_key(domain: &str) -> String {
     format!("SHOP#{}", domain.to_ascii_lowercase())
 }
@@ -51,6 +54,20 @@ impl Store {
         integration: &Integration,
         token: &AccessToken,
     ) -> Result<(), StoreError> {
+        // The registry entry first: an integration the scheduled
+        // reconciliation cannot list would never be compared with its shop.
+        let registered = ItemBuilder::new(REGISTRY_PK, integration_pk(&integration.account_id))
+            .s("entity", "linked_account")
+            .s("account_id", integration.account_id.as_str())
+            .s("shop_domain", integration.shop_domain.to_ascii_lowercase())
+            .build();
+        self.client
+            .put_item()
+            .table_name(&self.tables.sync)
+            .set_item(Some(registered))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
         self.client
             .put_item()
             .table_name(&self.tables.sync)
@@ -59,6 +76,18 @@ impl Store {
             .await
             .map_err(|e| StoreError::from_sdk("PutItem", e))?;
         Ok(())
+    }
+
+    /// Every account linked to a shop, from the registry partition: one paged
+    /// Query, for the scheduled reconciliation.
+    pub async fn linked_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
+        let items = self
+            .query_all(&self.tables.sync, REGISTRY_PK, Some("ACCOUNT#"))
+            .await?;
+        items
+            .iter()
+            .map(|item| ItemReader::new(item).parse("account_id"))
+            .collect()
     }
 
     /// The shop an account is linked to, if any.

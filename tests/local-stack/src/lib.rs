@@ -221,6 +221,10 @@ impl LocalStack {
             puller: self.puller(),
             pusher: self.pusher(),
             max_receives: self.catalog_max_receives,
+            queue: Some(fibermade_sync::jobs::JobQueue::new(
+                self.sqs.clone(),
+                &self.catalog_queue,
+            )),
         }
     }
 

@@ -305,6 +305,7 @@ async fn create_queue_pair(
     if shape.fifo {
         queue = queue
             .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(QueueAttributeName::ContentBasedDeduplication, "true")
             .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
             .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId");
     }
