@@ -48,8 +48,8 @@ build:
 test: setup build web-build browser
 	infra/local/with-moto $(CARGO) test --workspace --all-targets --no-fail-fast
 
-demo: setup
-	$(CARGO) build -p csv-import -p inventory-push -p local-stack --bins
+demo: setup web-build
+	$(CARGO) build -p csv-import -p inventory-push -p webhook-ingress -p catalog-observer -p sync-worker -p local-stack --bins
 	$(CARGO) run --quiet -p local-stack --bin demo
 
 web: setup web-build

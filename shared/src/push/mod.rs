@@ -29,7 +29,8 @@ use crate::domain::{
 use crate::mapping::{self, BASE_OPTION, ProductPlan};
 use crate::shopify::operations::MAX_INPUT_LINES;
 use crate::shopify::operations::{
-    BulkInventoryQuantity, BulkVariantInput, InventoryItemInput, VariantNode, VariantOptionValue,
+    BulkInventoryQuantity, BulkVariantInput, InventoryItemInput, ProductNode, ProductSetInput,
+    VariantNode, VariantOptionValue,
 };
 use crate::shopify::{ProductIdentifier, QuantityLine, Shop, ShopifyClient, ShopifyError};
 use crate::store::{Catalog, InventorySync, PushProgress, Store, StoreError};
@@ -195,7 +196,14 @@ impl PushError {
 pub struct Pusher {
     pub store: Store,
     pub shopify: ShopifyClient,
+    /// Products a push writes whole (`productSet`) from which it sends them
+    /// as one bulk operation instead of one call each.
+    pub bulk_threshold: usize,
 }
+
+/// Whole products a push writes before a bulk operation pays off; see
+/// `docs/performance.md` for the figures behind it.
+pub const DEFAULT_BULK_THRESHOLD: usize = 150;
 
 /// The state a push starts from.
 struct Loaded {
@@ -205,6 +213,36 @@ struct Loaded {
     catalog: Catalog,
     links: HashMap<(LocalRef, ExternalType), ExternalIdentifier>,
     source: LogSource,
+}
+
+/// Counts a product's outcome into the report and keeps the links it
+/// established; a refused token stops the push.
+fn absorb(
+    report: &mut PushReport,
+    links: &mut HashMap<(LocalRef, ExternalType), ExternalIdentifier>,
+    work: &ProductWork,
+    outcome: Result<Vec<ExternalIdentifier>, ShopifyError>,
+) -> Result<(), PushError> {
+    match outcome {
+        Ok(established) => {
+            report.count_product(work);
+            for link in established {
+                links.insert((link.local.clone(), link.external_type), link);
+            }
+            Ok(())
+        }
+        Err(error @ ShopifyError::Unauthorized { .. }) => Err(error.into()),
+        Err(error) => {
+            tracing::error!(colorway_id = %work.colorway_id, error = %error, "product push failed");
+            report.errors.push(ItemError {
+                entity: format!("colorway:{}", work.colorway_id),
+                name: work.name.clone(),
+                message: dyer_message(&error),
+                retryable: error.is_retryable(),
+            });
+            Ok(())
+        }
+    }
 }
 
 /// The links of one variant: the variant and its inventory item, both to the
@@ -268,7 +306,20 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Pusher {
     pub fn new(store: Store, shopify: ShopifyClient) -> Self {
-        Self { store, shopify }
+        Self {
+            store,
+            shopify,
+            bulk_threshold: DEFAULT_BULK_THRESHOLD,
+        }
+    }
+
+    /// A pusher that goes through bulk operations from `threshold` whole
+    /// products (`usize::MAX`: never).
+    pub fn with_bulk_threshold(self, threshold: usize) -> Self {
+        Self {
+            bulk_threshold: threshold.max(1),
+            ..self
+        }
     }
 
     pub async fn push(&self, request: &PushRequest) -> Result<PushReport, PushError> {
@@ -394,30 +445,45 @@ impl Pusher {
         if let Some(progress) = progress {
             progress.send_replace(done);
         }
-        for work in products {
+        // Products written whole go as one bulk operation when there are
+        // enough of them; a run that cannot start falls back to one call each.
+        let whole = products
+            .iter()
+            .filter(|w| w.variant_write.is_none())
+            .count();
+        let (bulk, single): (Vec<ProductWork>, Vec<ProductWork>) = if whole >= self.bulk_threshold {
+            products
+                .into_iter()
+                .partition(|w| w.variant_write.is_none())
+        } else {
+            (Vec::new(), products)
+        };
+        let mut single = single;
+        if !bulk.is_empty() {
             match self
-                .write_product(&loaded, &work, &location, &mut stocked_on_create)
+                .write_products_bulk(&loaded, &bulk, &location, &mut stocked_on_create)
                 .await
             {
-                Ok(links) => {
-                    report.count_product(&work);
-                    for link in links {
-                        loaded
-                            .links
-                            .insert((link.local.clone(), link.external_type), link);
+                Ok(answers) => {
+                    for (work, outcome) in bulk.iter().zip(answers) {
+                        absorb(&mut report, &mut loaded.links, work, outcome)?;
+                    }
+                    done.products_done += bulk.len() as u64;
+                    if let Some(progress) = progress {
+                        progress.send_replace(done);
                     }
                 }
-                Err(error @ ShopifyError::Unauthorized { .. }) => return Err(error.into()),
-                Err(error) => {
-                    tracing::error!(colorway_id = %work.colorway_id, error = %error, "product push failed");
-                    report.errors.push(ItemError {
-                        entity: format!("colorway:{}", work.colorway_id),
-                        name: work.name.clone(),
-                        message: dyer_message(&error),
-                        retryable: error.is_retryable(),
-                    });
+                Err(e) => {
+                    tracing::warn!(error = %e, products = bulk.len(), "bulk operation unavailable; writing the products one call each");
+                    single.extend(bulk);
                 }
             }
+        }
+        for work in single {
+            let outcome = self
+                .write_product(&loaded, &work, &location, &mut stocked_on_create)
+                .await;
+            absorb(&mut report, &mut loaded.links, &work, outcome)?;
             done.products_done += 1;
             if let Some(progress) = progress {
                 progress.send_replace(done);
@@ -574,6 +640,35 @@ impl Pusher {
                 self.set_product(loaded, work, location, stocked).await
             }
         }
+    }
+
+    /// Many whole products in one bulk operation; an answer per product, in
+    /// order, settled as single calls are (a product the shop lost is made
+    /// again one call each). `Err` when the run could not start at all.
+    async fn write_products_bulk(
+        &self,
+        loaded: &Loaded,
+        works: &[ProductWork],
+        location: &Gid,
+        stocked: &mut HashMap<InventoryKey, Quantity>,
+    ) -> Result<Vec<Result<Vec<ExternalIdentifier>, ShopifyError>>, crate::shopify::BulkError> {
+        let lines: Vec<(ProductIdentifier, ProductSetInput)> = works
+            .iter()
+            .map(|work| (work.identifier.clone(), self.product_input(loaded, work)))
+            .collect();
+        let answers = self.shopify.product_set_bulk(&loaded.shop, &lines).await?;
+        tracing::info!(
+            products = works.len(),
+            "products written in one bulk operation"
+        );
+        let mut settled = Vec::with_capacity(works.len());
+        for (work, answer) in works.iter().zip(answers) {
+            settled.push(
+                self.settle_product(loaded, work, location, answer, stocked)
+                    .await,
+            );
+        }
+        Ok(settled)
     }
 
     /// New prices for existing variants, in one `productVariantsBulkUpdate`.
@@ -741,15 +836,24 @@ impl Pusher {
         location: &Gid,
         stocked: &mut HashMap<InventoryKey, Quantity>,
     ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
+        let input = self.product_input(loaded, work);
+        let answer = self
+            .shopify
+            .product_set(&loaded.shop, &work.identifier, &input)
+            .await;
+        self.settle_product(loaded, work, location, answer, stocked)
+            .await
+    }
+
+    /// The `productSet` input for a product: media only when it changed.
+    fn product_input(&self, loaded: &Loaded, work: &ProductWork) -> ProductSetInput {
         let mut input = work.plan.input.clone();
-        let inventory = loaded.catalog.inventory_by_key();
-        let product_key = (
-            LocalRef::Colorway(work.colorway_id.clone()),
-            ExternalType::ShopifyProduct,
-        );
         let stored = loaded
             .links
-            .get(&product_key)
+            .get(&(
+                LocalRef::Colorway(work.colorway_id.clone()),
+                ExternalType::ShopifyProduct,
+            ))
             .and_then(|l| l.fingerprint.as_deref());
         if !work.plan.media_changed(stored) {
             input.files = None;
@@ -758,13 +862,22 @@ impl Pusher {
             // the product's media (no list leaves it as it was).
             input.files = Some(Vec::new());
         }
+        input
+    }
 
+    /// What follows a `productSet` answer, sent alone or in a bulk run: a
+    /// product or variants the shop lost are made again; the links are saved.
+    async fn settle_product(
+        &self,
+        loaded: &Loaded,
+        work: &ProductWork,
+        location: &Gid,
+        answer: Result<ProductNode, ShopifyError>,
+        stocked: &mut HashMap<InventoryKey, Quantity>,
+    ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
+        let inventory = loaded.catalog.inventory_by_key();
         let mut created_all = false;
-        let product = match self
-            .shopify
-            .product_set(&loaded.shop, &work.identifier, &input)
-            .await
-        {
+        let product = match answer {
             Ok(product) => product,
             // The product or some variants we link to were deleted on the
             // shop (by hand, or the links came from another shop's export):
@@ -774,7 +887,7 @@ impl Pusher {
                     || e.has_user_error_code("PRODUCT_VARIANT_DOES_NOT_EXIST") =>
             {
                 tracing::warn!(colorway_id = %work.colorway_id, error = %e, "the shop lost the product or variants we link to; making them again");
-                input = work.plan.input.clone();
+                let mut input = work.plan.input.clone();
                 for variant in &mut input.variants {
                     variant.id = None;
                     let base = variant

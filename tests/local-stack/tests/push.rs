@@ -518,3 +518,82 @@ async fn a_sale_on_the_shop_during_a_push_is_not_overwritten() {
         .expect("the conflict is logged");
     assert_eq!(conflict.status, LogStatus::Warning);
 }
+
+/// The root fields of every call the shop answered, in order.
+async fn root_fields(stack: &LocalStack) -> Vec<String> {
+    stack
+        .sim_control
+        .calls()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c["outcome"] == "ok")
+        .flat_map(|c| c["rootFields"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_large_push_goes_through_one_bulk_operation_and_matches_a_push_of_single_calls() {
+    let (stack, acct) = stack_with_catalog("acct-bulk").await;
+    stack.sim_control.clear_calls().await.unwrap();
+    let pusher = stack.pusher().with_bulk_threshold(2);
+    let report = pusher
+        .push(&PushRequest::account(acct.clone()))
+        .await
+        .unwrap();
+
+    assert_eq!(report.products_created, 3);
+    assert_eq!(report.quantities_set, 9);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let roots = root_fields(&stack).await;
+    assert!(
+        !roots.iter().any(|f| f == "productSet"),
+        "no single productSet: {roots:?}"
+    );
+    assert_eq!(
+        roots
+            .iter()
+            .filter(|f| *f == "bulkOperationRunMutation")
+            .count(),
+        1
+    );
+    assert_shop_matches_catalog(&stack, &acct).await;
+
+    // The links the bulk run established serve the next push: nothing to do.
+    stack.sim_control.clear_calls().await.unwrap();
+    let again = pusher.push(&PushRequest::account(acct)).await.unwrap();
+    assert_eq!(again.shopify_calls, 0);
+    assert_eq!(again.products_unchanged, 3);
+}
+
+#[tokio::test]
+async fn a_bulk_operation_that_cannot_start_falls_back_to_single_calls() {
+    let (stack, acct) = stack_with_catalog("acct-bulk-down").await;
+    stack
+        .sim_control
+        .inject_fault(
+            FaultKind::ServerError { status: 503 },
+            Some("stagedUploadsCreate"),
+            100,
+        )
+        .await
+        .unwrap();
+    let report = stack
+        .pusher()
+        .with_bulk_threshold(2)
+        .push(&PushRequest::account(acct.clone()))
+        .await
+        .unwrap();
+    assert_eq!(report.products_created, 3);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        mutation_calls(&stack)
+            .await
+            .iter()
+            .filter(|f| *f == "productSet")
+            .count(),
+        3
+    );
+    assert_shop_matches_catalog(&stack, &acct).await;
+}

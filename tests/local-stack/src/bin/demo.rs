@@ -7,10 +7,11 @@
 //! dyer would want to know. Everything it started stops when it ends.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use local_stack::gateway::{Gateway, GatewayConfig, Issuer, LocalSession};
 use local_stack::lambda::LambdaWatch;
-use local_stack::resources::api_event;
 use local_stack::{Error, LocalStack, SHOP_DOMAIN, fixture_csv};
 use serde_json::{Value, json};
 
@@ -22,11 +23,20 @@ const EXPORTS: &[&str] = &[
     "new-format-2025.csv",
 ];
 
+/// Set once the demo has run and only the page is being served.
+static SERVING: AtomicBool = AtomicBool::new(false);
+/// Whether shop and catalog agreed at the end of the demo.
+static DEMO_OK: AtomicBool = AtomicBool::new(false);
+
 #[tokio::main]
 async fn main() {
     let outcome = tokio::select! {
         outcome = run() => outcome,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        // After the demo, ctrl-c is how the page's visitor ends it.
+        _ = tokio::signal::ctrl_c() => match SERVING.load(Ordering::SeqCst) {
+            true => Ok(DEMO_OK.load(Ordering::SeqCst)),
+            false => Err("interrupted".into()),
+        },
     };
     // Everything started is stopped by now: the stack and the watcher drop
     // at the end of `run`, on success, failure or interruption alike.
@@ -54,6 +64,25 @@ async fn run() -> Result<bool, Error> {
     let started = Instant::now();
     let watch = LambdaWatch::start(&stack.function_env()).await?;
     println!("  functions (cargo lambda)    {}", watch.endpoint());
+    warm_up(&watch).await;
+    let mut gateway = GatewayConfig::new(
+        &watch.endpoint(),
+        Some(local_stack::project_root().join("web/dist")),
+        Issuer::local(),
+    );
+    gateway.session = Some(LocalSession {
+        account_id: ACCOUNT.to_owned(),
+        user_id: CREATOR.to_owned(),
+    });
+    let api = Api {
+        gateway: Gateway::start_with(gateway).await?,
+        http: reqwest::Client::new(),
+    };
+    println!(
+        "  API Gateway stand-in (JWT)  {} — the push page: {}/",
+        api.gateway.url(),
+        api.gateway.url()
+    );
 
     let account = stack
         .seed_account(ACCOUNT, CREATOR, &["user-demo-helper"], true)
@@ -144,7 +173,7 @@ async fn run() -> Result<bool, Error> {
     );
     let claims = json!({ "sub": CREATOR, "exp": "4102444800" });
     let preview = call_api(
-        &watch,
+        &api,
         "POST",
         &format!("/accounts/{ACCOUNT}/push/preview"),
         Some(claims.clone()),
@@ -159,21 +188,29 @@ async fn run() -> Result<bool, Error> {
         preview.1["variants_affected"]
     );
     let refused = call_api(
-        &watch,
+        &api,
         "POST",
         &format!("/accounts/{ACCOUNT}/push"),
         Some(json!({ "sub": "user-demo-helper", "exp": "4102444800" })),
         json!({}),
     )
     .await?;
+    let anonymous = call_api(
+        &api,
+        "POST",
+        &format!("/accounts/{ACCOUNT}/push"),
+        None,
+        json!({}),
+    )
+    .await?;
     println!(
-        "   a push by another member of the account: HTTP {}",
-        refused.0
+        "   a push by another member of the account: HTTP {}; without a token: HTTP {} (from the gateway)",
+        refused.0, anonymous.0
     );
 
     stack.sim_control.clear_calls().await?;
     let push_started = Instant::now();
-    let (status, report) = push_and_wait(&stack, &watch, claims.clone()).await?;
+    let (status, report) = push_and_wait(&stack, &watch, &api, claims.clone()).await?;
     let push_time = push_started.elapsed();
     let stats = stack.sim_control.stats().await?;
     println!(
@@ -200,7 +237,7 @@ async fn run() -> Result<bool, Error> {
 
     stack.sim_control.clear_calls().await?;
     let (_, second) = call_api(
-        &watch,
+        &api,
         "POST",
         &format!("/accounts/{ACCOUNT}/push"),
         Some(claims),
@@ -216,7 +253,7 @@ async fn run() -> Result<bool, Error> {
     let pulled = sale_on_the_shop(&stack, &watch).await?;
     let followed = catalog_edits_follow(&stack, &watch).await?;
     let (_, log) = call_api(
-        &watch,
+        &api,
         "GET",
         &format!("/accounts/{ACCOUNT}/sync-log"),
         Some(json!({ "sub": CREATOR })),
@@ -237,8 +274,66 @@ async fn run() -> Result<bool, Error> {
         "\nTotal time {:.1} s (the first invocation of each function builds it).",
         started.elapsed().as_secs_f64()
     );
+    let ok = agree && pulled && followed;
+    DEMO_OK.store(ok, Ordering::SeqCst);
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) && std::env::var_os("CI").is_none() {
+        serve_the_page(&stack, &watch, &api).await;
+    } else {
+        println!(
+            "The push page was served at {}/ while the demo ran (run it in a terminal to keep it up).",
+            api.gateway.url()
+        );
+    }
+    drop(api);
     drop(watch);
-    Ok(agree && pulled && followed)
+    Ok(ok)
+}
+
+/// Starts each function once with an empty event, so the first real
+/// invocation does not wait for `cargo lambda watch` to build it: Shopify
+/// gives a webhook 5 s, which a build does not fit in.
+async fn warm_up(watch: &LambdaWatch) {
+    let empty = json!({ "Records": [] });
+    let url_request = json!({
+        "version": "2.0",
+        "rawPath": "/",
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": { "http": { "method": "POST", "path": "/", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "warm-up" } },
+        "body": "",
+        "isBase64Encoded": false,
+    });
+    for (function, event) in [
+        ("webhook-ingress", &url_request),
+        ("sync-worker", &empty),
+        ("catalog-observer", &empty),
+    ] {
+        // The answer does not matter (the ingress refuses an unsigned body);
+        // the build does.
+        let _ = watch.invoke(function, event).await;
+    }
+}
+
+/// Keeps the push page up on the demo's shop until ctrl-c, handing the
+/// queues to sync-worker as their event sources would.
+async fn serve_the_page(stack: &LocalStack, watch: &LambdaWatch, api: &Api) {
+    println!(
+        "\nThe push page stays up at {}/ (signed in as the demo dyer). Press ctrl-c to stop.",
+        api.gateway.url()
+    );
+    SERVING.store(true, Ordering::SeqCst);
+    let queues = [stack.pull_queue.clone(), stack.catalog_queue.clone()];
+    let work = async {
+        loop {
+            for queue in &queues {
+                if let Err(e) = drain_through(stack, watch, queue).await {
+                    eprintln!("   the queue could not be handed over: {e}");
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    };
+    work.await
 }
 
 /// Presses "Push to Shopify". A push touching more variants than one
@@ -248,10 +343,11 @@ async fn run() -> Result<bool, Error> {
 async fn push_and_wait(
     stack: &LocalStack,
     watch: &LambdaWatch,
+    api: &Api,
     claims: Value,
 ) -> Result<(u64, Value), Error> {
     let (status, answer) = call_api(
-        watch,
+        api,
         "POST",
         &format!("/accounts/{ACCOUNT}/push"),
         Some(claims.clone()),
@@ -270,7 +366,7 @@ async fn push_and_wait(
         answer["plan"]["variants_affected"], answer["job_id"]
     );
     let drained = drain_through(stack, watch, &stack.catalog_queue).await?;
-    let (_, job) = call_api(watch, "GET", &status_url, Some(claims), json!(null)).await?;
+    let (_, job) = call_api(api, "GET", &status_url, Some(claims), json!(null)).await?;
     println!(
         "   GET {status_url}: {} ({} of {} products), sync-worker took {} message(s)",
         job["status"],
@@ -537,23 +633,35 @@ async fn sale_on_the_shop(stack: &LocalStack, watch: &LambdaWatch) -> Result<boo
     Ok(ok)
 }
 
-/// Calls the push API through the Invoke API with the event API Gateway
-/// sends; returns the HTTP status and the JSON body.
+/// The push API as the page reaches it: the API Gateway stand-in, which
+/// checks the JWT from the local issuer and hands inventory-push the event
+/// the HTTP API sends, with the token's claims.
+struct Api {
+    gateway: Gateway,
+    http: reqwest::Client,
+}
+
+/// Calls the push API as `claims["sub"]` (a token from the local issuer), or
+/// without a token; returns the HTTP status and the JSON body.
 async fn call_api(
-    watch: &LambdaWatch,
+    api: &Api,
     method: &str,
     path: &str,
     claims: Option<Value>,
     body: Value,
 ) -> Result<(u64, Value), Error> {
-    let event = api_event(method, path, claims, &body)?;
-    let answer = watch.invoke("inventory-push", &event).await?;
-    let status = answer["statusCode"].as_u64().unwrap_or(0);
-    let body = answer["body"]
-        .as_str()
-        .map(serde_json::from_str)
-        .transpose()?
-        .unwrap_or(Value::Null);
+    let url = format!("{}{path}", api.gateway.url());
+    let mut request = match method {
+        "GET" => api.http.get(url),
+        _ => api.http.post(url).json(&body),
+    };
+    if let Some(user) = claims.as_ref().and_then(|c| c["sub"].as_str()) {
+        request = request.bearer_auth(api.gateway.token_for(user));
+    }
+    let response = request.send().await?;
+    let status = u64::from(response.status().as_u16());
+    let text = response.text().await?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Ok((status, body))
 }
 
