@@ -250,12 +250,15 @@ pub struct Worker {
 }
 
 /// What a message on either of the worker's queues is.
-enum Message {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
     Catalog(CatalogJob),
     Pull(PullJob),
 }
 
-fn decode(body: &str) -> Result<Message, serde_json::Error> {
+/// Reads a queue message's body: a catalog job names its `job`, anything
+/// else must be a pull job. Pure, so it can be fed any bytes.
+pub fn decode_message(body: &str) -> Result<Message, serde_json::Error> {
     let value: serde_json::Value = serde_json::from_str(body)?;
     if value.get("job").is_some() {
         serde_json::from_value(value).map(Message::Catalog)
@@ -338,7 +341,7 @@ impl Worker {
     /// Handles one message; `false` asks SQS to deliver it again.
     async fn handle(&self, message: &SqsMessage) -> bool {
         let body = message.body.as_deref().unwrap_or_default();
-        let decoded = match decode(body) {
+        let decoded = match decode_message(body) {
             Ok(decoded) => decoded,
             Err(e) => {
                 // Retrying cannot make it readable; the body is logged for the
@@ -719,11 +722,11 @@ mod tests {
             requested_by: "user-1".parse().unwrap(),
         };
         let body = serde_json::to_string(&job).unwrap();
-        assert!(matches!(decode(&body), Ok(Message::Catalog(j)) if j == job));
+        assert!(matches!(decode_message(&body), Ok(Message::Catalog(j)) if j == job));
         let pull = include_str!("../../events/sync-worker/pull-job.json");
         let event: SqsEvent = serde_json::from_str(pull).unwrap();
         let body = event.records[0].body.clone().unwrap();
-        assert!(matches!(decode(&body), Ok(Message::Pull(_))));
-        assert!(decode("{\"job\":\"unknown\"}").is_err());
+        assert!(matches!(decode_message(&body), Ok(Message::Pull(_))));
+        assert!(decode_message("{\"job\":\"unknown\"}").is_err());
     }
 }

@@ -71,47 +71,90 @@ pub async fn handle(ingress: &Ingress, request: Request) -> Response<Body> {
     response
 }
 
-#[tracing::instrument(name = "webhook", skip_all, fields(webhook_id = tracing::field::Empty, event_id = tracing::field::Empty, shop = tracing::field::Empty))]
-async fn receive(ingress: &Ingress, request: Request) -> Response<Body> {
+/// A delivery that passed the checks needing no AWS: POSTed, small enough,
+/// and signed by the app's secret. Its headers, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screened {
+    pub webhook_id: String,
+    pub event_id: String,
+    /// `X-Shopify-Shop-Domain`, lower-cased.
+    pub shop: String,
+    pub topic: String,
+    pub triggered_at: Option<String>,
+}
+
+impl Screened {
+    /// The pull job for this delivery, if its body is an inventory update.
+    pub fn job(&self, body: &[u8]) -> Result<PullJob, serde_json::Error> {
+        let update: InventoryLevelUpdate = serde_json::from_slice(body)?;
+        Ok(PullJob {
+            webhook_id: self.webhook_id.clone(),
+            event_id: self.event_id.clone(),
+            triggered_at: self.triggered_at.clone(),
+            shop_domain: self.shop.clone(),
+            update,
+        })
+    }
+}
+
+/// The checks that need neither the store nor the queue, in the order they
+/// run: the method, the body's size, then the signature over the raw body,
+/// before anything reads it. A refusal is the answer to send; nothing has
+/// been stored.
+pub fn screen(request: &Request, secret: &WebhookSecret) -> Result<Screened, Response<Body>> {
     if request.method() != Method::POST {
-        return answer(
+        return Err(answer(
             StatusCode::METHOD_NOT_ALLOWED,
             json!({ "error": "deliveries are POSTed" }),
-        );
+        ));
     }
     let headers = request.headers();
     let body: &[u8] = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         tracing::warn!(bytes = body.len(), "delivery refused: body too large");
-        return answer(
+        return Err(answer(
             StatusCode::PAYLOAD_TOO_LARGE,
             json!({ "error": "body too large" }),
-        );
+        ));
     }
 
-    // The signature is checked before anything else reads the body.
     let verified = HmacSignature::parse(header(headers, "x-shopify-hmac-sha256"))
-        .and_then(|signature| signature.verify(&ingress.secret, body));
+        .and_then(|signature| signature.verify(secret, body));
     if let Err(e) = verified {
         tracing::warn!(reason = %e, "delivery refused: bad signature");
-        return answer(StatusCode::UNAUTHORIZED, json!({ "error": e.to_string() }));
+        return Err(answer(
+            StatusCode::UNAUTHORIZED,
+            json!({ "error": e.to_string() }),
+        ));
     }
 
-    let span = tracing::Span::current();
-    let webhook_id = header(headers, "x-shopify-webhook-id")
-        .unwrap_or_default()
-        .to_owned();
-    let event_id = header(headers, "x-shopify-event-id")
-        .unwrap_or_default()
-        .to_owned();
-    let shop = header(headers, "x-shopify-shop-domain")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    span.record("webhook_id", webhook_id.as_str());
-    span.record("event_id", event_id.as_str());
-    span.record("shop", shop.as_str());
+    let text = |name: &str| header(headers, name).unwrap_or_default().to_owned();
+    Ok(Screened {
+        webhook_id: text("x-shopify-webhook-id"),
+        event_id: text("x-shopify-event-id"),
+        shop: text("x-shopify-shop-domain").to_ascii_lowercase(),
+        topic: text("x-shopify-topic"),
+        triggered_at: header(headers, "x-shopify-triggered-at").map(str::to_owned),
+    })
+}
 
-    let integration = match ingress.store.integration_by_shop(&shop).await {
+#[tracing::instrument(name = "webhook", skip_all, fields(webhook_id = tracing::field::Empty, event_id = tracing::field::Empty, shop = tracing::field::Empty))]
+async fn receive(ingress: &Ingress, request: Request) -> Response<Body> {
+    let screened = match screen(&request, &ingress.secret) {
+        Ok(screened) => screened,
+        Err(refusal) => return refusal,
+    };
+    let body: &[u8] = request.body().as_ref();
+
+    let span = tracing::Span::current();
+    span.record("webhook_id", screened.webhook_id.as_str());
+    span.record("event_id", screened.event_id.as_str());
+    span.record("shop", screened.shop.as_str());
+    let shop = &screened.shop;
+    let webhook_id = &screened.webhook_id;
+    let event_id = &screened.event_id;
+
+    let integration = match ingress.store.integration_by_shop(shop).await {
         Ok(Some((integration, _))) => integration,
         Ok(None) => {
             tracing::error!(payload = %kept(body), "delivery from a shop no integration knows; dropped");
@@ -137,11 +180,11 @@ async fn receive(ingress: &Ingress, request: Request) -> Response<Body> {
         source: LogSource::Webhook,
         status: LogStatus::Error,
         message: reason,
-        data: json!({ "payload": kept(body), "event_id": event_id, "topic": header(headers, "x-shopify-topic") }),
+        data: json!({ "payload": kept(body), "event_id": event_id, "topic": screened.topic }),
         at: OffsetDateTime::now_utc(),
     };
 
-    let topic = header(headers, "x-shopify-topic").unwrap_or_default();
+    let topic = screened.topic.as_str();
     if topic != INVENTORY_LEVELS_UPDATE {
         let entry = log_unprocessable(format!(
             "Webhook with topic {topic:?} ignored: only {INVENTORY_LEVELS_UPDATE} is handled"
@@ -150,8 +193,8 @@ async fn receive(ingress: &Ingress, request: Request) -> Response<Body> {
         return store_and_accept(ingress, entry, "unhandled topic").await;
     }
 
-    let update: InventoryLevelUpdate = match serde_json::from_slice(body) {
-        Ok(update) => update,
+    let job = match screened.job(body) {
+        Ok(job) => job,
         Err(e) => {
             let entry = log_unprocessable(format!(
                 "Webhook body could not be read ({e}); kept for inspection"
@@ -161,13 +204,6 @@ async fn receive(ingress: &Ingress, request: Request) -> Response<Body> {
         }
     };
 
-    let job = PullJob {
-        webhook_id,
-        event_id,
-        triggered_at: header(headers, "x-shopify-triggered-at").map(str::to_owned),
-        shop_domain: shop,
-        update,
-    };
     match enqueue(ingress, &job).await {
         Ok(()) => {
             tracing::info!(
@@ -234,4 +270,68 @@ async fn enqueue(ingress: &Ingress, job: &PullJob) -> Result<(), String> {
             .unwrap_or_else(|| e.to_string())
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "ingress-test-secret";
+
+    fn delivery(method: &str, body: Vec<u8>, signature: Option<String>) -> Request {
+        let mut request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri("https://ingress.example/")
+            .header("x-shopify-topic", INVENTORY_LEVELS_UPDATE)
+            .header("x-shopify-shop-domain", " Example-Dyer.myshopify.com ")
+            .header("x-shopify-webhook-id", "wh-1")
+            .header("x-shopify-event-id", "ev-1");
+        if let Some(signature) = signature {
+            request = request.header("x-shopify-hmac-sha256", signature);
+        }
+        request.body(Body::Binary(body)).unwrap()
+    }
+
+    fn signed(body: &[u8]) -> Option<String> {
+        Some(WebhookSecret::new(SECRET).sign(body))
+    }
+
+    fn refusal(request: &Request) -> u16 {
+        screen(request, &WebhookSecret::new(SECRET))
+            .unwrap_err()
+            .status()
+            .as_u16()
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_refused_before_its_signature_is_checked() {
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(refusal(&delivery("POST", body.clone(), None)), 413);
+        assert_eq!(refusal(&delivery("POST", body.clone(), signed(&body))), 413);
+        let at_limit = vec![b' '; MAX_BODY_BYTES];
+        assert_eq!(refusal(&delivery("POST", at_limit, None)), 401);
+    }
+
+    #[test]
+    fn only_signed_posts_pass_and_their_headers_are_read_as_sent() {
+        let body = br#"{"inventory_item_id":1,"location_id":2,"available":3,"updated_at":"2026-12-04T10:00:00Z"}"#;
+        assert_eq!(refusal(&delivery("GET", body.to_vec(), signed(body))), 405);
+        assert_eq!(refusal(&delivery("POST", body.to_vec(), None)), 401);
+        let other_secret = Some(WebhookSecret::new("another").sign(body));
+        assert_eq!(refusal(&delivery("POST", body.to_vec(), other_secret)), 401);
+
+        let screened = screen(
+            &delivery("POST", body.to_vec(), signed(body)),
+            &WebhookSecret::new(SECRET),
+        )
+        .unwrap();
+        assert_eq!(screened.shop, "example-dyer.myshopify.com");
+        assert_eq!(screened.topic, INVENTORY_LEVELS_UPDATE);
+        let job = screened.job(body).unwrap();
+        assert_eq!(
+            (job.event_id.as_str(), job.update.available),
+            ("ev-1", Some(3))
+        );
+        assert!(screened.job(b"{}").is_err());
+    }
 }

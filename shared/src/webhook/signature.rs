@@ -5,6 +5,7 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use hmac::digest::CtOutput;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -52,8 +53,19 @@ pub enum SignatureError {
 }
 
 /// A signature parsed from its header: exactly 32 bytes.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HmacSignature([u8; 32]);
+
+impl PartialEq for HmacSignature {
+    /// In constant time, as [`HmacSignature::verify`] compares: a comparison
+    /// that stops at the first differing byte would tell a forger, by its
+    /// timing, how much of a guessed signature is right.
+    fn eq(&self, other: &Self) -> bool {
+        CtOutput::<HmacSha256>::new(self.0.into()) == CtOutput::new(other.0.into())
+    }
+}
+
+impl Eq for HmacSignature {}
 
 impl HmacSignature {
     pub fn parse(header: Option<&str>) -> Result<Self, SignatureError> {
@@ -149,6 +161,56 @@ mod tests {
             HmacSignature::parse(Some("QUJD")),
             Err(SignatureError::Malformed)
         );
+    }
+
+    /// Refusing a forgery takes as long whether it is wrong from its first
+    /// byte or only in its last: the comparison is the MAC's constant-time
+    /// one (`subtle`), not a byte-by-byte search. Timed on interleaved rounds
+    /// and judged on medians, with a margin wide enough for a busy machine.
+    #[test]
+    fn a_forgery_is_refused_in_the_same_time_however_much_of_it_is_right() {
+        use std::time::Instant;
+        let v = vector();
+        let secret = WebhookSecret::new(&v.secret);
+        let body = v.body.as_bytes();
+        let good = HmacSignature::parse(Some(&v.x_shopify_hmac_sha256)).unwrap();
+        let mut wrong_first = good.0;
+        wrong_first[0] ^= 0x01;
+        let mut wrong_last = good.0;
+        wrong_last[31] ^= 0x01;
+        let forgeries = [HmacSignature(wrong_first), HmacSignature(wrong_last)];
+
+        let mut rounds: [Vec<u128>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..60 {
+            for i in 0..2 {
+                // Alternate which forgery goes first, so neither gains from
+                // a warm cache.
+                let which = (i + round) % 2;
+                let started = Instant::now();
+                for _ in 0..200 {
+                    let refused = std::hint::black_box(&forgeries[which])
+                        .verify(&secret, std::hint::black_box(body));
+                    assert_eq!(refused, Err(SignatureError::Mismatch));
+                }
+                rounds[which].push(started.elapsed().as_nanos());
+            }
+        }
+        let median = |times: &mut Vec<u128>| {
+            times.sort_unstable();
+            times[times.len() / 2] as f64
+        };
+        let first = median(&mut rounds[0]);
+        let last = median(&mut rounds[1]);
+        let ratio = first / last;
+        assert!(
+            (0.67..1.5).contains(&ratio),
+            "wrong first byte {first} ns, wrong last byte {last} ns a round"
+        );
+
+        // Comparing two parsed signatures is constant-time too.
+        assert_ne!(forgeries[0], good);
+        assert_ne!(forgeries[1], good);
+        assert_eq!(good.clone(), good);
     }
 
     #[test]
