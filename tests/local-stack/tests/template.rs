@@ -646,3 +646,705 @@ fn every_dead_letter_queue_raises_an_alarm() {
         );
     }
 }
+
+// ------------------------------------------------------------------ IAM
+//
+// Each function's code runs in process against the local stack with AWS
+// clients that record every request they send (operation, table or index,
+// queue, object). Each call must be allowed by the function's statements in
+// the template, and each statement's action must be used by some call.
+
+mod iam {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::{Arc, Mutex};
+
+    use aws_config::BehaviorVersion;
+    use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+    use aws_sdk_dynamodb::config::{ConfigBag, Credentials, Intercept, Region, RuntimeComponents};
+    use aws_sdk_dynamodb::error::BoxError;
+    use serde_json::Value;
+
+    /// One call as IAM sees it: `dynamodb:GetItem` on `table/catalog`.
+    pub type Call = (String, String);
+
+    /// Records the requests of one function's clients.
+    #[derive(Debug, Clone, Default)]
+    pub struct Recorder {
+        calls: Arc<Mutex<BTreeSet<Call>>>,
+        /// Local names → the template's: table names, queue URLs.
+        names: Arc<BTreeMap<String, String>>,
+    }
+
+    impl Recorder {
+        pub fn new(names: BTreeMap<String, String>) -> Self {
+            Self {
+                calls: Arc::default(),
+                names: Arc::new(names),
+            }
+        }
+
+        pub fn calls(&self) -> BTreeSet<Call> {
+            self.calls.lock().unwrap().clone()
+        }
+
+        fn name(&self, local: &str) -> String {
+            self.names
+                .get(local)
+                .cloned()
+                .unwrap_or_else(|| format!("unknown:{local}"))
+        }
+
+        fn add(&self, action: &str, resource: String) {
+            self.calls
+                .lock()
+                .unwrap()
+                .insert((action.to_owned(), resource));
+        }
+
+        fn table(&self, body: &Value, table: &str) -> String {
+            let mut resource = format!("table/{}", self.name(table));
+            if let Some(index) = body["IndexName"].as_str() {
+                resource.push_str(&format!("/index/{index}"));
+            }
+            resource
+        }
+    }
+
+    impl Intercept for Recorder {
+        fn name(&self) -> &'static str {
+            "RecordCalls"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let request = context.request();
+            let target = request.headers().get("x-amz-target").unwrap_or_default();
+            let body: Value = request
+                .body()
+                .bytes()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or(Value::Null);
+            if let Some(op) = target.strip_prefix("DynamoDB_20120810.") {
+                match op {
+                    "BatchGetItem" | "BatchWriteItem" => {
+                        for table in body["RequestItems"].as_object().into_iter().flatten() {
+                            self.add(&format!("dynamodb:{op}"), self.table(&Value::Null, table.0));
+                        }
+                    }
+                    "TransactWriteItems" => {
+                        for item in body["TransactItems"].as_array().into_iter().flatten() {
+                            for (kind, action) in [
+                                ("Put", "PutItem"),
+                                ("Update", "UpdateItem"),
+                                ("Delete", "DeleteItem"),
+                                ("ConditionCheck", "ConditionCheckItem"),
+                            ] {
+                                if let Some(table) = item[kind]["TableName"].as_str() {
+                                    self.add(
+                                        &format!("dynamodb:{action}"),
+                                        self.table(&Value::Null, table),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    op => {
+                        let table = body["TableName"].as_str().unwrap_or_default();
+                        self.add(&format!("dynamodb:{op}"), self.table(&body, table));
+                    }
+                }
+            } else if let Some(op) = target.strip_prefix("AmazonSQS.") {
+                let action = match op {
+                    "SendMessageBatch" => "SendMessage",
+                    other => other,
+                };
+                let queue = body["QueueUrl"].as_str().unwrap_or_default();
+                self.add(
+                    &format!("sqs:{action}"),
+                    format!("queue/{}", self.name(queue)),
+                );
+            } else if request.method() == "GET" || request.method() == "HEAD" {
+                // Path-style S3: /<bucket>/<key>.
+                let uri = request.uri();
+                let path = uri.split("://").nth(1).unwrap_or(uri);
+                let path = path.split_once('/').map_or("", |(_, p)| p);
+                let path = path.split('?').next().unwrap_or_default();
+                let key = path.split_once('/').map_or("", |(_, k)| k);
+                self.add("s3:GetObject", format!("object/{key}"));
+            }
+            Ok(())
+        }
+    }
+
+    /// AWS clients for one function, recording into `recorder`.
+    pub struct Clients {
+        pub dynamodb: aws_sdk_dynamodb::Client,
+        pub sqs: aws_sdk_sqs::Client,
+        pub s3: aws_sdk_s3::Client,
+    }
+
+    pub async fn clients(endpoint: &str, recorder: &Recorder) -> Clients {
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "iam"))
+            .load()
+            .await;
+        Clients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&shared)
+                    .interceptor(recorder.clone())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&shared)
+                    .interceptor(recorder.clone())
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&shared)
+                    .force_path_style(true)
+                    .interceptor(recorder.clone())
+                    .build(),
+            ),
+        }
+    }
+
+    /// A statement's resource, named as the recorder names calls.
+    fn resource(value: &Value) -> Vec<String> {
+        let get_att = |v: &Value| -> Option<String> {
+            let parts = v["Fn::GetAtt"].as_array()?;
+            let (name, attribute) = (parts[0].as_str()?, parts[1].as_str()?);
+            Some(match (name, attribute) {
+                ("CatalogTable", "Arn") => "table/CatalogTable".to_owned(),
+                ("SyncTable", "Arn") => "table/SyncTable".to_owned(),
+                (queue, "Arn") if queue.ends_with("Queue") => format!("queue/{queue}"),
+                (other, attribute) => format!("other/{other}.{attribute}"),
+            })
+        };
+        match value {
+            Value::Array(items) => items.iter().flat_map(resource).collect(),
+            Value::Object(map) if map.contains_key("Fn::GetAtt") => {
+                get_att(value).into_iter().collect()
+            }
+            Value::Object(map) if map.contains_key("Fn::Sub") => {
+                let text = map["Fn::Sub"].as_str().unwrap_or_default();
+                if let Some(rest) = text.strip_prefix("${SyncTable.Arn}") {
+                    vec![format!("table/SyncTable{rest}")]
+                } else if let Some((_, key)) = text
+                    .strip_prefix("arn:${AWS::Partition}:s3:::")
+                    .and_then(|t| t.split_once('/'))
+                {
+                    vec![format!("object/{key}")]
+                } else {
+                    vec![format!("other/{text}")]
+                }
+            }
+            // The imports bucket's name, given or generated: both branches
+            // must grant the same objects.
+            Value::Object(map) if map.contains_key("Fn::If") => {
+                let branches = map["Fn::If"].as_array().unwrap();
+                let given = resource(&branches[1]);
+                assert_eq!(given, resource(&branches[2]), "{value}");
+                given
+            }
+            other => vec![format!("other/{other}")],
+        }
+    }
+
+    fn matches(pattern: &str, value: &str) -> bool {
+        match pattern.strip_suffix('*') {
+            Some(prefix) => value.starts_with(prefix),
+            None => pattern == value,
+        }
+    }
+
+    fn strings(value: &Value) -> Vec<String> {
+        match value {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The function's Allow statements as (action, resource) grants, and
+    /// its Deny statements as (actions, resources it does not deny).
+    pub struct Policy {
+        pub allow: Vec<(String, Vec<String>, String)>,
+        pub deny: Vec<(Vec<String>, Vec<String>)>,
+    }
+
+    pub fn policy(template: &Value, function: &str) -> Policy {
+        let mut policy = Policy {
+            allow: Vec::new(),
+            deny: Vec::new(),
+        };
+        let policies = &template["Resources"][function]["Properties"]["Policies"];
+        for document in policies.as_array().unwrap() {
+            for statement in document["Statement"].as_array().unwrap() {
+                let actions = strings(&statement["Action"]);
+                let sid = statement["Sid"].as_str().unwrap_or("?").to_owned();
+                match statement["Effect"].as_str() {
+                    Some("Allow") => {
+                        let resources = resource(&statement["Resource"]);
+                        for action in actions {
+                            policy.allow.push((action, resources.clone(), sid.clone()));
+                        }
+                    }
+                    Some("Deny") => {
+                        policy
+                            .deny
+                            .push((actions, resource(&statement["NotResource"])));
+                    }
+                    _ => panic!("{function}: {statement}"),
+                }
+            }
+        }
+        policy
+    }
+
+    /// Calls the role does not allow, and grants no call used.
+    pub fn compare(policy: &Policy, calls: &BTreeSet<Call>) -> (Vec<String>, Vec<String>) {
+        let allowed = |(action, resource): &Call| {
+            let allow = policy.allow.iter().any(|(a, resources, _)| {
+                matches(a, action) && resources.iter().any(|r| matches(r, resource))
+            });
+            let deny = policy.deny.iter().any(|(actions, spared)| {
+                actions.iter().any(|a| matches(a, action))
+                    && !spared.iter().any(|r| matches(r, resource))
+            });
+            allow && !deny
+        };
+        let missing = calls
+            .iter()
+            .filter(|c| !allowed(c))
+            .map(|(a, r)| format!("{a} on {r}"))
+            .collect();
+        let unused = policy
+            .allow
+            .iter()
+            .filter(|(action, ..)| {
+                ["dynamodb:", "sqs:", "s3:"]
+                    .iter()
+                    .any(|p| action.starts_with(p))
+            })
+            .flat_map(|(action, resources, sid)| {
+                resources.iter().filter_map(move |resource| {
+                    let used = calls
+                        .iter()
+                        .any(|(a, r)| matches(action, a) && matches(resource, r));
+                    (!used).then(|| format!("{sid}: {action} on {resource}"))
+                })
+            })
+            .collect();
+        (missing, unused)
+    }
+}
+
+/// Runs each function's code paths with recording clients and checks its
+/// role against what it called.
+#[tokio::test]
+async fn every_role_allows_what_its_function_calls_and_nothing_more() {
+    use std::collections::BTreeMap;
+
+    use fibermade_sync::domain::Writer;
+    use fibermade_sync::jobs::{JobQueue, Worker};
+    use fibermade_sync::observer::Observer;
+    use fibermade_sync::pull::Puller;
+    use fibermade_sync::push::Pusher;
+    use fibermade_sync::push::http::PushApi;
+    use fibermade_sync::store::Store;
+    use fibermade_sync::webhook::ingress::Ingress;
+    use fibermade_sync::webhook::signature::WebhookSecret;
+    use iam::{Recorder, clients, compare, policy};
+    use local_stack::resources::{api_event, object_created_event};
+    use local_stack::router::{Feed, FunctionUrl, drain};
+    use shopify_sim::FaultKind;
+
+    let template = template();
+    let stack = LocalStack::start().await.unwrap();
+    let missing_queue = format!(
+        "{}-missing.fifo",
+        stack.catalog_queue.trim_end_matches(".fifo")
+    );
+    let names: BTreeMap<String, String> = [
+        (stack.tables.catalog.clone(), "CatalogTable"),
+        (stack.tables.sync.clone(), "SyncTable"),
+        (stack.pull_queue.clone(), "PullQueue"),
+        (stack.catalog_queue.clone(), "CatalogQueue"),
+        // The observer's queue when its send fails (it then unmarks).
+        (missing_queue.clone(), "CatalogQueue"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .collect();
+    let recorder = |_: &str| Recorder::new(names.clone());
+    let store = |clients: &iam::Clients| Store::new(clients.dynamodb.clone(), stack.tables.clone());
+    let csv = std::fs::read(project_root().join("tests/fixtures/csv/yarn-catalog.csv")).unwrap();
+    let claims = |user: &str| Some(json!({ "sub": user, "exp": "4102444800" }));
+    let request = |method: &str, path: &str, user: &str, body: Value| {
+        lambda_http::request::from_str(
+            &api_event(method, path, claims(user), &body)
+                .unwrap()
+                .to_string(),
+        )
+        .unwrap()
+    };
+
+    let a = stack
+        .seed_account("acct-iam", "user-a", &[], true)
+        .await
+        .unwrap()
+        .id;
+    let b = stack
+        .seed_account("acct-iam-job", "user-b", &[], true)
+        .await
+        .unwrap()
+        .id;
+
+    // csv-import: both accounts' exports (the second import below changes
+    // a quantity and links variants found on the shop).
+    let import = recorder("csv-import");
+    let import_clients = clients(&stack.aws_endpoint, &import).await;
+    let importer =
+        fibermade_sync::import::Importer::new(store(&import_clients), stack.shopify.clone());
+    for account in [&a, &b] {
+        let key = format!("imports/{account}/yarn.csv");
+        stack
+            .s3
+            .put_object()
+            .bucket(&stack.bucket)
+            .key(&key)
+            .body(csv.clone().into())
+            .send()
+            .await
+            .unwrap();
+        fibermade_sync::import::handle_s3_event(
+            &importer,
+            &import_clients.s3,
+            object_created_event(&stack.bucket, &key).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+
+    // inventory-push: a push, a colorway push, a preview, the sync log, and
+    // a push large enough to run as a job.
+    let push = recorder("inventory-push");
+    let push_clients = clients(&stack.aws_endpoint, &push).await;
+    let api = PushApi {
+        pusher: Pusher::new(store(&push_clients), stack.shopify.clone()),
+        jobs: Some(JobQueue::new(
+            push_clients.sqs.clone(),
+            &stack.catalog_queue,
+        )),
+        job_threshold: 250,
+    };
+    let colorway = stack.store.load_catalog(&a).await.unwrap().colorways[0]
+        .id
+        .clone();
+    for (method, path, body) in [
+        ("POST", "/accounts/acct-iam/push", json!({})),
+        (
+            "POST",
+            "/accounts/acct-iam/push",
+            json!({ "colorway_id": colorway.as_str() }),
+        ),
+        ("POST", "/accounts/acct-iam/push/preview", json!({})),
+        ("GET", "/accounts/acct-iam/sync-log", json!(null)),
+    ] {
+        let response =
+            fibermade_sync::push::http::handle(&api, request(method, path, "user-a", body)).await;
+        assert!(
+            response.status().is_success(),
+            "{method} {path}: {}",
+            response.status()
+        );
+    }
+    let as_job = PushApi {
+        job_threshold: 1,
+        ..api.clone()
+    };
+    let queued = fibermade_sync::push::http::handle(
+        &as_job,
+        request("POST", "/accounts/acct-iam-job/push", "user-b", json!({})),
+    )
+    .await;
+    assert_eq!(queued.status(), 202);
+    let answer: Value = serde_json::from_slice(queued.body().as_ref()).unwrap();
+    let status_url = answer["status_url"].as_str().unwrap().to_owned();
+    let status = fibermade_sync::push::http::handle(
+        &api,
+        request("GET", &status_url, "user-b", json!(null)),
+    )
+    .await;
+    assert_eq!(status.status(), 200);
+
+    // csv-import again: a changed quantity, variants now on the shop.
+    let changed = String::from_utf8(csv.clone())
+        .unwrap()
+        .replacen(",12,", ",11,", 1);
+    let key = "imports/acct-iam/yarn-again.csv";
+    stack
+        .s3
+        .put_object()
+        .bucket(&stack.bucket)
+        .key(key)
+        .body(changed.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    fibermade_sync::import::handle_s3_event(
+        &importer,
+        &import_clients.s3,
+        object_created_event(&stack.bucket, key).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    // catalog-observer: automatic sync turned on, a colorway renamed, a
+    // base's price changed; then once more with the queue unreachable.
+    let observe = recorder("catalog-observer");
+    let observer_clients = clients(&stack.aws_endpoint, &observe).await;
+    let observer = Observer {
+        store: store(&observer_clients),
+        queue: JobQueue::new(observer_clients.sqs.clone(), &stack.catalog_queue),
+    };
+    let mut stream = stack.catalog_stream().await.unwrap();
+    let mut account = stack.store.get_account(&a).await.unwrap().unwrap();
+    account.auto_catalog_sync = true;
+    stack.store.put_account(&account).await.unwrap();
+    let catalog = stack.store.load_catalog(&a).await.unwrap();
+    let mut renamed = catalog.colorways[1].clone();
+    renamed.name = format!("{} (renamed)", renamed.name);
+    stack
+        .store
+        .put_colorway(&renamed, Writer::Dyer)
+        .await
+        .unwrap();
+    let mut base = catalog.bases[0].clone();
+    base.retail_price = (base.retail_price.amount() + rust_decimal::Decimal::ONE)
+        .try_into()
+        .unwrap();
+    stack.store.put_base(&base, Writer::Dyer).await.unwrap();
+    let observe_with = |observer: Observer| {
+        move |event: Value| {
+            let observer = observer.clone();
+            async move {
+                let (response, _) = observer.handle(serde_json::from_value(event)?).await;
+                Ok(response
+                    .batch_item_failures
+                    .into_iter()
+                    .next()
+                    .and_then(|f| f.item_identifier))
+            }
+        }
+    };
+    stream
+        .deliver(observe_with(observer.clone()))
+        .await
+        .unwrap();
+
+    // webhook-ingress: the shop's deliveries, and one of another topic.
+    let ingest = recorder("webhook-ingress");
+    let ingress_clients = clients(&stack.aws_endpoint, &ingest).await;
+    let ingress = Ingress {
+        store: store(&ingress_clients),
+        sqs: ingress_clients.sqs.clone(),
+        queue_url: stack.pull_queue.clone(),
+        secret: WebhookSecret::new(local_stack::WEBHOOK_SECRET),
+    };
+    let url = FunctionUrl::start(ingress.clone()).await.unwrap();
+    let shop = fibermade_sync::shopify::Shop {
+        domain: local_stack::SHOP_DOMAIN.to_owned(),
+        access_token: fibermade_sync::shopify::AccessToken::new(local_stack::ACCESS_TOKEN),
+    };
+    fibermade_sync::webhook::registration::ensure_inventory_subscription(
+        &stack.shopify,
+        &shop,
+        &url.url(),
+    )
+    .await
+    .unwrap();
+    let (integration, _) = stack.store.account_integration(&a).await.unwrap().unwrap();
+    let links = stack.store.load_links(&integration.id).await.unwrap();
+    let items: Vec<(fibermade_sync::domain::InventoryKey, String)> = links
+        .iter()
+        .filter(|l| l.external_type == fibermade_sync::domain::ExternalType::ShopifyInventoryItem)
+        .filter_map(|l| match &l.local {
+            fibermade_sync::domain::LocalRef::Inventory(key) => {
+                Some((key.clone(), l.external_id.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    // A sale, and a sale of a row the dyer changed meanwhile (a conflict).
+    stack.sim_control.sale(&items[0].1, None, 1).await.unwrap();
+    stack.dyer_sets_stock(&a, &items[1].0, 40).await.unwrap();
+    stack.sim_control.sale(&items[1].1, None, 1).await.unwrap();
+    stack.sim_control.flush_webhooks().await.unwrap();
+    let body = br#"{"id": 1}"#;
+    let other_topic = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/")
+        .header("x-shopify-topic", "products/update")
+        .header("x-shopify-shop-domain", local_stack::SHOP_DOMAIN)
+        .header("x-shopify-hmac-sha256", ingress.secret.sign(body))
+        .body(lambda_http::Body::Binary(body.to_vec()))
+        .unwrap();
+    let answer = fibermade_sync::webhook::ingress::handle(&ingress, other_topic).await;
+    assert_eq!(answer.status(), 200);
+
+    // sync-worker: the pulls (one twice), the observer's jobs, the large
+    // push, and a job that fails on its last receive.
+    let work = recorder("sync-worker");
+    let worker_clients = clients(&stack.aws_endpoint, &work).await;
+    let worker = Worker {
+        puller: Puller::new(store(&worker_clients)),
+        pusher: Pusher::new(store(&worker_clients), stack.shopify.clone()),
+        max_receives: 3,
+        queue: Some(JobQueue::new(
+            worker_clients.sqs.clone(),
+            &stack.catalog_queue,
+        )),
+    };
+    let run = |worker: Worker| {
+        move |event: Value| {
+            let worker = worker.clone();
+            async move {
+                let response =
+                    fibermade_sync::jobs::handle_sqs_event(&worker, serde_json::from_value(event)?)
+                        .await;
+                Ok(response
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect())
+            }
+        }
+    };
+    let deliveries = stack.sim_control.webhook_deliveries().await.unwrap();
+    stack
+        .sim_control
+        .replay_webhook(&deliveries[0].event_id)
+        .await
+        .unwrap();
+    drain(
+        &stack.sqs,
+        &stack.pull_queue,
+        Feed::default(),
+        run(worker.clone()),
+    )
+    .await
+    .unwrap();
+    let jobs = drain(
+        &stack.sqs,
+        &stack.catalog_queue,
+        Feed {
+            batch_size: 5,
+            ..Feed::default()
+        },
+        run(worker.clone()),
+    )
+    .await
+    .unwrap();
+    assert!(jobs.received >= 2 && jobs.failed == 0, "{jobs:?}");
+    // The schedule's tick: one reconciliation per linked account.
+    JobQueue::new(stack.sqs.clone(), &stack.catalog_queue)
+        .send_all(&[fibermade_sync::jobs::CatalogJob::ReconcileAll {}], "tick")
+        .await
+        .unwrap();
+    let reconciled = drain(
+        &stack.sqs,
+        &stack.catalog_queue,
+        Feed {
+            batch_size: 5,
+            ..Feed::default()
+        },
+        run(worker.clone()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        reconciled.received >= 3 && reconciled.failed == 0,
+        "{reconciled:?}"
+    );
+    // The observer again, its queue unreachable: it takes its marks back.
+    let unreachable = Observer {
+        queue: JobQueue::new(observer_clients.sqs.clone(), &missing_queue),
+        ..observer.clone()
+    };
+    let mut renamed_again = renamed.clone();
+    renamed_again.name.push('!');
+    let mut other = catalog.colorways[2].clone();
+    other.name.push('!');
+    stack
+        .store
+        .put_colorway(&other, Writer::Dyer)
+        .await
+        .unwrap();
+    stream.deliver(observe_with(unreachable)).await.unwrap();
+    stack
+        .sim_control
+        .inject_fault(FaultKind::ServerError { status: 500 }, None, 10_000)
+        .await
+        .unwrap();
+    let mut last = renamed_again;
+    last.name.push('?');
+    stack.store.put_colorway(&last, Writer::Dyer).await.unwrap();
+    stream.deliver(observe_with(observer)).await.unwrap();
+    let giving_up = Worker {
+        max_receives: 1,
+        ..worker.clone()
+    };
+    drain(
+        &stack.sqs,
+        &stack.catalog_queue,
+        Feed {
+            batch_size: 5,
+            ..Feed::default()
+        },
+        run(giving_up),
+    )
+    .await
+    .unwrap();
+    stack.sim_control.clear_faults().await.unwrap();
+
+    // Grants Lambda uses with the function's role, not the function's code:
+    // the stream mapping's on-failure destination.
+    let used_by_lambda = [("CatalogObserverFunction", "RecordFailedBatches")];
+    let mut problems = Vec::new();
+    for (function, recorded) in [
+        ("CsvImportFunction", &import),
+        ("InventoryPushFunction", &push),
+        ("CatalogObserverFunction", &observe),
+        ("WebhookIngressFunction", &ingest),
+        ("SyncWorkerFunction", &work),
+    ] {
+        let (missing, unused) = compare(&policy(&template, function), &recorded.calls());
+        for call in missing {
+            problems.push(format!(
+                "{function} calls {call}, which its role does not allow"
+            ));
+        }
+        for grant in unused {
+            if used_by_lambda
+                .iter()
+                .any(|(f, sid)| *f == function && grant.starts_with(&format!("{sid}:")))
+            {
+                continue;
+            }
+            problems.push(format!(
+                "{function} is granted {grant}, which its code never called"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
