@@ -21,7 +21,7 @@ use crate::domain::{
 };
 use crate::metrics::{self, Operation, Outcome, SyncRecord};
 use crate::pull::Puller;
-use crate::push::{PushError, PushRequest, PushScope, Pusher};
+use crate::push::{PushError, PushRequest, Pusher};
 use crate::store::{PushJobRecord, PushJobStatus, PushProgress, StoreError};
 use crate::webhook::PullJob;
 
@@ -664,14 +664,6 @@ pub fn new_push_job(
         },
         report: None,
         error: None,
-    }
-}
-
-/// The scope a push job covers, for callers that only have the request.
-pub fn push_job_scope(scope: &PushScope) -> Option<ColorwayId> {
-    match scope {
-        PushScope::Colorway(c) => Some(c.clone()),
-        _ => None,
     }
 }
 
