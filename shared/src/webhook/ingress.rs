@@ -15,7 +15,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::signature::{HmacSignature, WebhookSecret};
+use super::signature::{HmacSignature, SignatureError, WebhookSecret};
 use super::{INVENTORY_LEVELS_UPDATE, InventoryLevelUpdate, PullJob};
 use crate::domain::{Direction, IntegrationLogEntry, LogSource, LogStatus};
 use crate::metrics::{self, Operation, SyncRecord};
@@ -97,35 +97,51 @@ impl Screened {
     }
 }
 
+/// Why a delivery was refused before anything was stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("deliveries are POSTed")]
+    Method,
+    #[error("body too large")]
+    TooLarge { bytes: usize },
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+}
+
+impl Refused {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Method => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The answer Shopify gets: the reason, never the signature or body.
+    pub fn answer(&self) -> Response<Body> {
+        answer(self.status(), json!({ "error": self.to_string() }))
+    }
+}
+
 /// The checks that need neither the store nor the queue, in the order they
 /// run: the method, the body's size, then the signature over the raw body,
-/// before anything reads it. A refusal is the answer to send; nothing has
-/// been stored.
-pub fn screen(request: &Request, secret: &WebhookSecret) -> Result<Screened, Response<Body>> {
+/// before anything reads it. Nothing has been stored when one refuses.
+pub fn screen(request: &Request, secret: &WebhookSecret) -> Result<Screened, Refused> {
     if request.method() != Method::POST {
-        return Err(answer(
-            StatusCode::METHOD_NOT_ALLOWED,
-            json!({ "error": "deliveries are POSTed" }),
-        ));
+        return Err(Refused::Method);
     }
     let headers = request.headers();
     let body: &[u8] = request.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
         tracing::warn!(bytes = body.len(), "delivery refused: body too large");
-        return Err(answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({ "error": "body too large" }),
-        ));
+        return Err(Refused::TooLarge { bytes: body.len() });
     }
 
     let verified = HmacSignature::parse(header(headers, "x-shopify-hmac-sha256"))
         .and_then(|signature| signature.verify(secret, body));
     if let Err(e) = verified {
         tracing::warn!(reason = %e, "delivery refused: bad signature");
-        return Err(answer(
-            StatusCode::UNAUTHORIZED,
-            json!({ "error": e.to_string() }),
-        ));
+        return Err(e.into());
     }
 
     let text = |name: &str| header(headers, name).unwrap_or_default().to_owned();
@@ -142,7 +158,7 @@ pub fn screen(request: &Request, secret: &WebhookSecret) -> Result<Screened, Res
 async fn receive(ingress: &Ingress, request: Request) -> Response<Body> {
     let screened = match screen(&request, &ingress.secret) {
         Ok(screened) => screened,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.answer(),
     };
     let body: &[u8] = request.body().as_ref();
 
@@ -299,6 +315,7 @@ mod tests {
     fn refusal(request: &Request) -> u16 {
         screen(request, &WebhookSecret::new(SECRET))
             .unwrap_err()
+            .answer()
             .status()
             .as_u16()
     }
