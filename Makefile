@@ -9,13 +9,15 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: help setup build test demo lint bench register-webhook migrate lambda-build clean web web-build browser
+.PHONY: help setup build test demo lint bench register-webhook migrate lambda-build clean web web-build browser fuzz fuzz-short fuzz-tools load
 
 help:
 	@echo "make demo   import the real Shopify exports and push them to the simulated shop, end to end"
 	@echo "make test   every test: unit, simulator, end to end on the local stack, Lambda runtime"
 	@echo "make lint   rustfmt check, clippy with warnings denied, cfn-lint on template.yaml"
 	@echo "make bench  push, import, ingress and pull figures (BENCH=push|import|ingress|pull runs one; PULL_DELIVERIES=N)"
+	@echo "make fuzz   run each fuzz target for FUZZ_SECONDS (300) under libFuzzer; make fuzz-short for 30 s each"
+	@echo "make load   the webhook ingress under wrk and the worker draining a backlog of pull jobs (LOAD=ingress|drain)"
 	@echo "make web    serve the push page on the local stack and print its address (PORT=… to choose it)"
 	@echo "make register-webhook SHOP=… URL=…  subscribe a shop's inventory webhook (token in SHOPIFY_ACCESS_TOKEN)"
 	@echo "make migrate ACCOUNTS=\"a b\" | ALL=1 [DRY_RUN=1] [FORCE=1]  run the data migrations (CATALOG_TABLE, SYNC_TABLE, AWS_REGION set)"
@@ -87,3 +89,49 @@ lambda-build: setup
 
 clean:
 	rm -rf $(VENV) target
+
+# Fuzzing: the targets in fuzz/ (a workspace of its own, so the main build
+# never compiles libFuzzer) under libFuzzer, with AddressSanitizer. cargo-fuzz
+# is pinned and installed into .local/. It passes nightly-only flags
+# (-Zsanitizer, -Cpasses) to rustc; RUSTC_BOOTSTRAP=1 lets the stable
+# toolchain accept them, for this build only. Each target runs on its own,
+# one after the other (2 cores), for FUZZ_SECONDS; `make fuzz` keeps what it
+# finds new in fuzz/corpus/<target> (minimise with `cargo fuzz cmin` before
+# committing), `make fuzz-short` keeps nothing. A crash leaves its input in
+# fuzz/artifacts/<target>/; copied to fuzz/regressions/<target>/, `cargo
+# test` replays it through the same target (shared/tests/fuzz_corpus.rs).
+FUZZ_TARGETS := csv_reader webhook_delivery function_url_event stream_record job_message
+FUZZ_SECONDS ?= 300
+FUZZ := RUSTC_BOOTSTRAP=1 $(CURDIR)/.local/bin/cargo-fuzz
+
+fuzz-tools:
+	infra/local/install-fuzz
+
+# $(1): seconds a target; $(2): where new inputs go (empty: the corpus).
+define run-fuzz
+	cd fuzz && $(FUZZ) build
+	@mkdir -p fuzz/logs
+	@for t in $(FUZZ_TARGETS); do \
+	  case $$t in csv_reader) dict=dicts/csv.dict; len=16384;; *) dict=dicts/json.dict; len=8192;; esac; \
+	  out=$(2); if [ -n "$$out" ]; then out="$$out/$$t"; mkdir -p "$$out"; fi; \
+	  echo "== $$t: $(1) s"; \
+	  ( cd fuzz && $(FUZZ) run $$t $$out corpus/$$t -- -max_total_time=$(1) -dict=$$dict -max_len=$$len \
+	      -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 ) 2> fuzz/logs/$$t.log \
+	    || { tail -40 fuzz/logs/$$t.log; exit 1; }; \
+	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)|^#[0-9]+ +DONE' fuzz/logs/$$t.log || true; \
+	done
+endef
+
+fuzz: fuzz-tools
+	$(call run-fuzz,$(FUZZ_SECONDS),)
+
+fuzz-short: fuzz-tools
+	$(call run-fuzz,30,$(shell mktemp -d))
+
+# Load on loopback: Debian's wrk against the ingress served in process, and
+# the worker draining a 10,000-message backlog; bounded in time (LOAD_SECONDS,
+# LOAD_DRAIN_LIMIT_SECONDS) and count (LOAD_BACKLOG). Not part of `make test`.
+load: setup
+	infra/local/install-wrk
+	$(CARGO) build --release -p local-stack --bin load
+	infra/local/with-moto $(CARGO) run --release --quiet -p local-stack --bin load
