@@ -25,6 +25,7 @@ use super::{PushError, PushRequest, PushScope, Pusher};
 use crate::domain::{AccountId, ColorwayId, UserId};
 use crate::jobs::{self, CatalogJob, JobQueue};
 use crate::metrics::{self, Operation, Outcome, SyncRecord};
+use crate::store::{PushJobRecord, PushJobStatus};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -328,6 +329,19 @@ async fn queue_if_large(
         .await
     {
         tracing::error!(error = %e, "push job not queued");
+        // The status route must not show a job that will never run.
+        let failed = PushJobRecord {
+            status: PushJobStatus::Failed,
+            error: Some(json!({
+                "code": "queue_unavailable",
+                "message": "the push could not be queued",
+            })),
+            updated_at: OffsetDateTime::now_utc(),
+            ..record
+        };
+        if let Err(e) = api.pusher.store.put_push_job(&failed).await {
+            tracing::error!(error = %e, "push job status not recorded");
+        }
         return Ok(Some(error(
             StatusCode::SERVICE_UNAVAILABLE,
             "queue_unavailable",

@@ -98,6 +98,11 @@ impl Pusher {
             })
             .collect();
         let ids: Vec<Gid> = products.iter().map(|(_, id)| id.clone()).collect();
+        // Stock repaired from this read is dated a second before it began:
+        // a webhook of a change the read already saw is then stale (or an
+        // echo), and one of a change after it is not, whole-second
+        // `updated_at` included.
+        let read_at = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         let shop = self
             .shopify
             .product_snapshots(&loaded.shop, &ids, loaded.catalog.bases.len(), &location)
@@ -107,7 +112,7 @@ impl Pusher {
         let mut forget: Vec<ExternalIdentifier> = Vec::new();
         let mut drop: Vec<ExternalIdentifier> = Vec::new();
         let mut warnings = Vec::new();
-        let now = OffsetDateTime::now_utc();
+        let now = read_at;
         for (colorway_id, product_id) in &products {
             let links_of_colorway: Vec<&ExternalIdentifier> = loaded
                 .links
