@@ -350,3 +350,43 @@ async fn a_job_that_keeps_failing_lands_in_the_dead_letter_queue_and_raises_the_
         "the worker logged each failure"
     );
 }
+
+/// Every sample in `events/` is an event its function reads, as
+/// `cargo lambda invoke --data-file events/<function>/<sample>.json` sends
+/// it: none is refused as an unreadable payload (what the function then
+/// does with ids that name nothing locally is its business).
+#[tokio::test]
+async fn every_sample_event_is_one_its_function_reads() {
+    let stack = LocalStack::start().await.unwrap();
+    let watch = LambdaWatch::start(&stack.function_env()).await.unwrap();
+    let mut invoked = Vec::new();
+    for function in std::fs::read_dir(project_root().join("events")).unwrap() {
+        let function = function.unwrap().path();
+        let name = function.file_name().unwrap().to_str().unwrap().to_owned();
+        for sample in std::fs::read_dir(&function).unwrap() {
+            let sample = sample.unwrap().path();
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(&sample).unwrap()).unwrap();
+            if let Err(e) = watch.invoke(&name, &event).await {
+                assert!(
+                    !e.to_string().contains("deserialize"),
+                    "{} is not an event {name} reads: {e}",
+                    sample.display()
+                );
+            }
+            invoked.push(name.clone());
+        }
+    }
+    for function in [
+        "catalog-observer",
+        "csv-import",
+        "inventory-push",
+        "sync-worker",
+        "webhook-ingress",
+    ] {
+        assert!(
+            invoked.iter().any(|f| f == function),
+            "no sample for {function}"
+        );
+    }
+}
