@@ -3,6 +3,7 @@
 //! the same shapes as `template.yaml`. End-to-end tests and the demo start it
 //! through [`LocalStack::start`]; everything it starts stops when it drops.
 
+pub mod chaos;
 pub mod gateway;
 pub mod lambda;
 pub mod moto;

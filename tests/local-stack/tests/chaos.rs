@@ -1,0 +1,185 @@
+//! The fault matrix in its short form (`make chaos` runs the full one):
+//! imports, pushes, pulls and catalog jobs under Shopify's and DynamoDB's
+//! faults and killed workers, ending with a reconciliation; afterwards shop,
+//! catalog and an independent ledger of sales and edits agree.
+
+use local_stack::chaos::{Chaos, ChaosConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_matrix_loses_no_sale_and_duplicates_nothing() {
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    let report = Chaos::run(ChaosConfig::short(seed)).await.unwrap();
+    println!("{}", report.table());
+    assert!(report.passed(), "{}", report.failures().join("\n"));
+}
+
+// Interleavings the matrix found that lose or double a figure. Each test
+// states the expected behaviour; they fail until the shared crate is fixed.
+
+use local_stack::chaos::{DynamoFault, DynamoRule, RECORD_SYNC, inventory_item_key};
+use shopify_sim::WebhookConfigUpdate;
+
+async fn stocked(seed: u64) -> Chaos {
+    Chaos::stocked(ChaosConfig::short(seed)).await.unwrap()
+}
+
+/// Kills the catalog job the observer queues for the dyer's edits at the
+/// first write matching `rule`, and lets the push lease run out.
+async fn kill_the_job(chaos: &mut Chaos, rule: DynamoRule) {
+    chaos.proxy.add(rule);
+    chaos.observe().await.unwrap();
+    let queue = chaos.stack.catalog_queue.clone();
+    let (_, killed) = chaos.drain(&queue, 1).await.unwrap();
+    assert!(killed, "the worker was killed");
+    chaos.lease_runs_out().await.unwrap();
+}
+
+async fn assert_on_the_ledger(chaos: &Chaos, key: &fibermade_sync::domain::InventoryKey) {
+    let (ledger, fibermade, shop) = chaos.figures(key).await.unwrap();
+    assert_eq!(
+        (fibermade, shop),
+        (ledger, ledger),
+        "Fibermade and the shop hold the ledger's figure"
+    );
+}
+
+#[tokio::test]
+#[ignore = "reason: bug in the push: the job run again sends productSet by handle with inventoryQuantities for the variants the killed try already made, and the shop sets their stock back over the sale; Fibermade and shop (7, 7), ledger 5"]
+async fn a_sale_made_before_a_killed_jobs_links_are_saved_survives_the_job_run_again() {
+    let mut chaos = stocked(11).await;
+    let (_, keys) = chaos.add_colorway().await.unwrap();
+    kill_the_job(
+        &mut chaos,
+        DynamoRule::new("BatchWriteItem", DynamoFault::Kill, 1).containing("LINK#"),
+    )
+    .await;
+    chaos.sell(&keys[0], 2).await.unwrap();
+    chaos.drain_pulls().await.unwrap();
+    chaos.drain_jobs().await.unwrap();
+    chaos.settle().await.unwrap();
+    assert_on_the_ledger(&chaos, &keys[0]).await;
+}
+
+#[tokio::test]
+#[ignore = "reason: bug in the observer: a pending mark throttled past the SDK retries fails the batch after the other colorway was marked; the stream retry counts that one as coalesced and queues no job for it; its product keeps the title Tidepool"]
+async fn a_throttled_pending_mark_leaves_no_other_colorway_without_its_job() {
+    let mut chaos = stocked(12).await;
+    let catalog = chaos.catalog().await.unwrap();
+    let (first, second) = (&catalog.colorways[0], &catalog.colorways[1]);
+    for colorway in [first, second] {
+        let renamed = fibermade_sync::domain::Colorway {
+            name: format!("{} Again", colorway.name),
+            ..colorway.clone()
+        };
+        chaos
+            .dyer
+            .put_colorway(&renamed, fibermade_sync::domain::Writer::Dyer)
+            .await
+            .unwrap();
+    }
+    chaos.proxy.add(
+        DynamoRule::new("PutItem", DynamoFault::Throttling, 3)
+            .containing("PENDING#")
+            .containing(format!("COLORWAY#{}", second.id)),
+    );
+    chaos.observe().await.unwrap();
+    chaos.drain_jobs().await.unwrap();
+    for colorway in [first, second] {
+        let product = chaos
+            .stack
+            .sim_control
+            .product_by_handle(colorway.handle.as_str())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            product["title"],
+            format!("{} Again", colorway.name),
+            "{} reached the shop",
+            colorway.handle
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "reason: bug in the push and pull: the killed job never recorded its stock write; once its lease runs out the sale delivery is merged against the old figure and the dyer change of +5 counts twice; Fibermade and shop (19, 19), ledger 14"]
+async fn a_sale_delivered_before_the_echo_of_a_killed_jobs_stock_write_is_not_taken_for_a_change() {
+    let mut chaos = stocked(13).await;
+    // Two deliveries held, then sent reversed: the sale's before the echo.
+    chaos
+        .stack
+        .sim_control
+        .configure_webhooks(&WebhookConfigUpdate {
+            duplicate_rate: Some(0.0),
+            reorder_window: Some(2),
+            ..WebhookConfigUpdate::default()
+        })
+        .await
+        .unwrap();
+    let row = chaos.pick_clean_row(&[]).await.unwrap();
+    chaos.dyer_edit(&row, 5).await.unwrap();
+    kill_the_job(
+        &mut chaos,
+        DynamoRule::new("UpdateItem", DynamoFault::Kill, 1).containing(RECORD_SYNC),
+    )
+    .await;
+    chaos.sell(&row, 1).await.unwrap();
+    chaos.drain_pulls().await.unwrap();
+    chaos.drain_jobs().await.unwrap();
+    chaos.settle().await.unwrap();
+    assert_on_the_ledger(&chaos, &row).await;
+}
+
+#[tokio::test]
+#[ignore = "reason: bug in the push: the job run again gets a new idempotency key, finds the figure stale and merges its own earlier write as a shop change; the dyer change of +5 counts twice; Fibermade and shop (30, 30), ledger 25"]
+async fn a_killed_job_run_again_after_a_sale_does_not_take_its_own_write_for_a_change() {
+    let mut chaos = stocked(14).await;
+    chaos.in_order_webhooks(true).await.unwrap();
+    let row = chaos.pick_clean_row(&[]).await.unwrap();
+    chaos.dyer_edit(&row, 5).await.unwrap();
+    kill_the_job(
+        &mut chaos,
+        DynamoRule::new("UpdateItem", DynamoFault::Kill, 1).containing(RECORD_SYNC),
+    )
+    .await;
+    chaos.sell(&row, 1).await.unwrap();
+    // SQS hands the job out again before any webhook is pulled.
+    chaos.drain_jobs().await.unwrap();
+    chaos.settle().await.unwrap();
+    assert_on_the_ledger(&chaos, &row).await;
+}
+
+#[tokio::test]
+#[ignore = "reason: bug in the push: when a dyer edit fails the version check of the record of a merged sale, record_shop_figure keeps the dyer figure without the sale; Fibermade and shop (24, 24), ledger 22"]
+async fn a_dyer_edit_racing_the_record_of_a_merged_sale_keeps_the_sale() {
+    let mut chaos = stocked(15).await;
+    // The sale's webhook is held, so the push finds it as a stale figure.
+    chaos
+        .stack
+        .sim_control
+        .configure_webhooks(&WebhookConfigUpdate {
+            duplicate_rate: Some(0.0),
+            reorder_window: Some(50),
+            ..WebhookConfigUpdate::default()
+        })
+        .await
+        .unwrap();
+    let row = chaos.pick_clean_row(&[]).await.unwrap();
+    chaos.sell(&row, 2).await.unwrap();
+    chaos.dyer_edit(&row, 5).await.unwrap();
+    let (_, sk) = inventory_item_key(&chaos.account, &row);
+    chaos.proxy.add(
+        DynamoRule::new("UpdateItem", DynamoFault::RacingEdit, 1)
+            .containing(RECORD_SYNC)
+            .containing(sk),
+    );
+    let request =
+        fibermade_sync::push::PushRequest::colorway(chaos.account.clone(), row.colorway_id.clone());
+    let report = chaos.stack.pusher().push(&request).await.unwrap();
+    assert_eq!(report.sales_merged, 1, "the push found the sale");
+    chaos.settle().await.unwrap();
+    assert_on_the_ledger(&chaos, &row).await;
+}
