@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 PYTHON ?= python3
 CARGO ?= cargo
 
-.PHONY: help setup build test demo lint bench register-webhook migrate lambda-build clean web web-build browser fuzz fuzz-short fuzz-tools load
+.PHONY: help setup build test demo lint bench register-webhook migrate lambda-build clean web web-build browser chaos fuzz fuzz-short fuzz-tools load
 
 help:
 	@echo "make demo   import the real Shopify exports and push them to the simulated shop, end to end"
 	@echo "make test   every test: unit, simulator, end to end on the local stack, Lambda runtime"
 	@echo "make lint   rustfmt check, clippy with warnings denied, cfn-lint on template.yaml"
+	@echo "make chaos  the fault matrix: Shopify and DynamoDB faults, killed workers, a ledger of every sale (CHAOS_SEED=n CHAOS_RUNS=n)"
 	@echo "make bench  push, import, ingress and pull figures (BENCH=push|import|ingress|pull runs one; PULL_DELIVERIES=N)"
 	@echo "make fuzz   run each fuzz target for FUZZ_SECONDS (300) under libFuzzer; make fuzz-short for 30 s each"
 	@echo "make load   the webhook ingress under wrk and the worker draining a backlog of pull jobs (LOAD=ingress|drain)"
@@ -62,6 +63,12 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
+
+# The fault matrix in full (docs/chaos.md); `make test` runs its short form
+# through tests/local-stack/tests/chaos.rs.
+chaos: setup
+	$(CARGO) build -p local-stack --bins
+	infra/local/with-moto $(CARGO) run --quiet -p local-stack --bin chaos
 
 bench: setup
 	$(CARGO) build --release -p local-stack --bins

@@ -940,6 +940,7 @@ struct Totals {
     pulls: u64,
     jobs: u64,
     stream_records: u64,
+    stream_given_up: u64,
 }
 
 /// The local stack wired for the matrix.
@@ -963,7 +964,6 @@ pub struct Chaos {
 struct Mark {
     scene: Scene,
     at: Totals,
-    shopify_before: (u64, u64),
 }
 
 impl Chaos {
@@ -1123,14 +1123,12 @@ impl Chaos {
     // -- helpers ----------------------------------------------------------
 
     fn begin(&mut self, name: &str) -> Mark {
-        let stats = self.stack.shopify.stats();
         Mark {
             scene: Scene {
                 name: name.to_owned(),
                 ..Scene::default()
             },
             at: self.totals(),
-            shopify_before: (stats.retries, stats.throttled),
         }
     }
 
@@ -1143,16 +1141,11 @@ impl Chaos {
     }
 
     async fn end(&mut self, mark: Mark) -> Result<Scene, Error> {
-        let Mark {
-            mut scene,
-            at,
-            shopify_before,
-        } = mark;
+        let Mark { mut scene, at } = mark;
         let now = self.totals();
         scene.shopify_retries = now.shopify_retries - at.shopify_retries;
         scene.dynamodb_retries = now.dynamodb_retries - at.dynamodb_retries;
         scene.redeliveries = now.redeliveries - at.redeliveries;
-        let _ = shopify_before;
 
         // Shopify's faults as the simulator answered them.
         let calls = self.stack.sim_control.calls().await?;
@@ -1355,6 +1348,7 @@ impl Chaos {
             })
             .await?;
         self.totals.stream_records += delivered.delivered as u64;
+        self.totals.stream_given_up += delivered.given_up as u64;
         self.totals.redeliveries += delivered.retried as u64;
         Ok(delivered)
     }
@@ -2620,6 +2614,12 @@ impl Chaos {
             .into_iter()
             .filter(|e| e.data["dead_letter"] == true)
             .count() as u64;
+        if self.totals.stream_given_up > 0 {
+            stuck.push(format!(
+                "{} stream records given up (the observer's failure queue)",
+                self.totals.stream_given_up
+            ));
+        }
         if logged < dead {
             stuck.push(format!(
                 "{dead} catalog dead letters, {logged} dead-letter log entries"

@@ -16,6 +16,58 @@ async fn the_fault_matrix_loses_no_sale_and_duplicates_nothing() {
     assert!(report.passed(), "{}", report.failures().join("\n"));
 }
 
+/// The proxy itself: a throttled operation fails after the SDK's three
+/// attempts and passes once the rule is spent; a killed write never reaches
+/// moto, and the store works again after the thaw.
+#[tokio::test]
+async fn the_dynamodb_proxy_throttles_by_operation_and_kills_before_the_write() {
+    use fibermade_sync::domain::Account;
+    use fibermade_sync::store::Store;
+    use local_stack::chaos::{DynamoProxy, SdkAttempts, killable, proxied_dynamodb};
+
+    let stack = local_stack::LocalStack::start().await.unwrap();
+    let proxy = DynamoProxy::start(&stack.aws_endpoint, 1).await.unwrap();
+    let attempts = SdkAttempts::default();
+    let client = proxied_dynamodb(&proxy.endpoint(), attempts.clone()).await;
+    let store = Store::new(client, stack.tables.clone());
+    let account = Account {
+        id: "acct-proxy".parse().unwrap(),
+        name: "Proxy Yarns".into(),
+        creator: "user-creator".parse().unwrap(),
+        members: vec![],
+        auto_catalog_sync: false,
+    };
+
+    proxy.add(DynamoRule::new(
+        "GetItem",
+        DynamoFault::ProvisionedThroughputExceeded,
+        3,
+    ));
+    let refused = store.get_account(&account.id).await.unwrap_err();
+    assert!(refused.is_retryable(), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("ProvisionedThroughputExceeded")
+    );
+    assert_eq!(attempts.retries(), 2, "the SDK tried three times");
+    assert_eq!(store.get_account(&account.id).await.unwrap(), None);
+
+    proxy.add(DynamoRule::new("PutItem", DynamoFault::Kill, 1));
+    let switch = proxy.kill_switch();
+    let killed = killable(&switch, store.put_account(&account)).await;
+    assert!(killed.is_none(), "the write was cut off");
+    assert_eq!(stack.store.get_account(&account.id).await.unwrap(), None);
+    store.put_account(&account).await.unwrap();
+    assert_eq!(
+        stack.store.get_account(&account.id).await.unwrap(),
+        Some(account)
+    );
+
+    let hits: Vec<u32> = proxy.take_rules().iter().map(|r| r.hits).collect();
+    assert_eq!(hits, vec![3, 1]);
+}
+
 // Interleavings the matrix found that lose or double a figure. Each test
 // states the expected behaviour; they fail until the shared crate is fixed.
 

@@ -1,9 +1,10 @@
 //! `make chaos`: the full fault matrix on the local stack, its table
 //! printed; exits non-zero if a check failed.
 //!
-//! `CHAOS_SEED` picks the seed (default 7); `CHAOS_RUNS` runs that many
-//! seeds from it; `CHAOS_KNOWN_BUGS=1` adds the interleavings known to
-//! break (their checks fail until the shared crate is fixed).
+//! `CHAOS_SEED` picks the first seed (default 7); `CHAOS_RUNS` runs that
+//! many seeds from it (default 3); `CHAOS_KNOWN_BUGS=1` adds the
+//! interleavings known to break (their checks fail until the sync is
+//! fixed).
 
 use local_stack::chaos::{Chaos, ChaosConfig};
 
@@ -16,7 +17,7 @@ async fn main() -> Result<(), local_stack::Error> {
     let runs: u64 = std::env::var("CHAOS_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(3);
     let known_bugs = std::env::var("CHAOS_KNOWN_BUGS").is_ok_and(|v| v == "1");
     let mut failed = Vec::new();
     for run in 0..runs {
