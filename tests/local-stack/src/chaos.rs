@@ -1927,11 +1927,37 @@ impl Chaos {
             DynamoRule::new("Query", DynamoFault::Throttling, 9)
                 .at("Query (the ingress's shop lookup)"),
         );
+        // Each sale on a row of its own: a lost delivery is then a lost
+        // sale, not one a later delivery's figure covers.
+        let mut keys = lock(&self.ledger).keys();
+        let mut sales = Vec::new();
+        for _ in 0..self.config.sales.min(keys.len()) {
+            let at = (self.rng.next_u64() % keys.len() as u64) as usize;
+            let key = keys.swap_remove(at);
+            let quantity = self.rng.between(1, 2);
+            if lock(&self.ledger).expected(&key).unwrap_or(0) >= quantity {
+                sales.push((key, quantity));
+            }
+        }
+        // The second sale's stock write fails every try (three receives of
+        // three attempts): its delivery goes to the dead-letter queue.
+        if let Some((key, _)) = sales.get(1) {
+            let (_, sk) = inventory_item_key(&self.account, key);
+            self.proxy.add(
+                DynamoRule::new(
+                    "TransactWriteItems",
+                    DynamoFault::ProvisionedThroughputExceeded,
+                    9,
+                )
+                .containing(sk)
+                .at("TransactWriteItems (one row's pulled stock)"),
+            );
+        }
         self.proxy.add(
             DynamoRule::new(
                 "TransactWriteItems",
                 DynamoFault::ProvisionedThroughputExceeded,
-                4,
+                3,
             )
             .at("TransactWriteItems (pulled stock)"),
         );
@@ -1940,20 +1966,10 @@ impl Chaos {
                 .containing("INVENTORY#")
                 .at("TransactWriteItems (pulled stock)"),
         );
-        // Each sale on a row of its own: a lost delivery is then a lost
-        // sale, not one a later delivery's figure covers.
-        let mut keys = lock(&self.ledger).keys();
-        let mut sold = 0;
-        for _ in 0..self.config.sales.min(keys.len()) {
-            let at = (self.rng.next_u64() % keys.len() as u64) as usize;
-            let key = keys.swap_remove(at);
-            let quantity = self.rng.between(1, 2);
-            if lock(&self.ledger).expected(&key).unwrap_or(0) < quantity {
-                continue;
-            }
-            self.sell(&key, quantity).await?;
-            sold += 1;
+        for (key, quantity) in &sales {
+            self.sell(key, *quantity).await?;
         }
+        let sold = sales.len();
         mark.scene
             .operations
             .push(format!("sales on the shop {sold}"));
