@@ -957,6 +957,8 @@ pub struct Chaos {
     _ingress: FunctionUrl,
     rng: Rng,
     totals: Totals,
+    /// Shopify faults queued in the scene running now.
+    injected: Mutex<Vec<shopify_sim::Fault>>,
     started: Instant,
 }
 
@@ -1030,6 +1032,7 @@ impl Chaos {
             stream,
             _ingress: ingress,
             totals: Totals::default(),
+            injected: Mutex::default(),
             started,
         };
         chaos.arm_racer();
@@ -1147,31 +1150,8 @@ impl Chaos {
         scene.dynamodb_retries = now.dynamodb_retries - at.dynamodb_retries;
         scene.redeliveries = now.redeliveries - at.redeliveries;
 
-        // Shopify's faults as the simulator answered them.
-        let calls = self.stack.sim_control.calls().await?;
+        scene.faults.extend(self.shopify_faults().await?);
         self.stack.sim_control.clear_calls().await?;
-        let mut shopify: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for call in &calls {
-            let outcome = call["outcome"].as_str().unwrap_or("ok");
-            let label = match outcome {
-                "throttled" => "THROTTLED",
-                "server_error" => "HTTP 5xx",
-                "lost_response" => "answer lost after the write",
-                "latency" => "answered past the client's timeout",
-                "network_drop" => "connection dropped",
-                _ => continue,
-            };
-            let root = call["rootFields"]
-                .as_array()
-                .and_then(|f| f.first())
-                .and_then(|f| f.as_str())
-                .unwrap_or("?")
-                .to_owned();
-            *shopify.entry((label.to_owned(), root)).or_default() += 1;
-        }
-        for ((label, root), n) in shopify {
-            scene.faults.push(format!("{label} @ Shopify {root} × {n}"));
-        }
         for hit in self.proxy.take_rules() {
             if hit.hits > 0 {
                 scene.faults.push(format!(
@@ -1290,9 +1270,66 @@ impl Chaos {
     ) -> Result<(), Error> {
         self.stack
             .sim_control
-            .inject_fault(kind, operation, count)
+            .inject_fault(kind.clone(), operation, count)
             .await?;
+        lock(&self.injected).push(shopify_sim::Fault {
+            kind,
+            operation: operation.map(str::to_owned),
+            count,
+        });
         Ok(())
+    }
+
+    /// The scene's Shopify faults and how many requests each hit (queued
+    /// less what is left); THROTTLED answers beyond those came from the
+    /// shop's bucket.
+    async fn shopify_faults(&self) -> Result<Vec<String>, Error> {
+        let injected = std::mem::take(&mut *lock(&self.injected));
+        let pending: Vec<shopify_sim::Fault> = reqwest::Client::new()
+            .get(format!("{}/_sim/faults", self.stack.sim.base_url()))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let mut tally: Vec<(FaultKind, Option<String>, u32)> = Vec::new();
+        for fault in injected {
+            match tally
+                .iter_mut()
+                .find(|(k, o, _)| *k == fault.kind && *o == fault.operation)
+            {
+                Some((_, _, n)) => *n += fault.count,
+                None => tally.push((fault.kind, fault.operation, fault.count)),
+            }
+        }
+        let mut lines = Vec::new();
+        let mut throttles = 0;
+        for (kind, operation, queued) in tally {
+            let left: u32 = pending
+                .iter()
+                .filter(|p| p.kind == kind && p.operation == operation)
+                .map(|p| p.count)
+                .sum();
+            let hits = queued.saturating_sub(left);
+            if matches!(kind, FaultKind::Throttled) {
+                throttles += hits;
+            }
+            if hits > 0 {
+                lines.push(format!(
+                    "{} @ Shopify {} × {hits}",
+                    shopify_fault_label(&kind),
+                    operation.as_deref().unwrap_or("any call")
+                ));
+            }
+        }
+        let calls = self.stack.sim_control.calls().await?;
+        let answered = calls.iter().filter(|c| c["outcome"] == "throttled").count() as u32;
+        if answered > throttles {
+            lines.push(format!(
+                "THROTTLED by the shop's bucket @ Shopify × {}",
+                answered - throttles
+            ));
+        }
+        Ok(lines)
     }
 
     /// A dyer's edit of a row's stock, recorded in the ledger.
@@ -1536,6 +1573,26 @@ impl Chaos {
 
     async fn push(&self, request: &PushRequest) -> Result<Result<PushReport, PushError>, Error> {
         Ok(self.stack.pusher().push(request).await)
+    }
+}
+
+/// A Shopify fault as the table names it.
+fn shopify_fault_label(kind: &FaultKind) -> String {
+    match kind {
+        FaultKind::Throttled => "THROTTLED".into(),
+        FaultKind::ServerError { status } => format!("HTTP {status}"),
+        FaultKind::LostResponse { status: None } => {
+            "answer lost after the write (connection dropped)".into()
+        }
+        FaultKind::LostResponse {
+            status: Some(status),
+        } => format!("answer lost after the write (HTTP {status})"),
+        FaultKind::Latency { ms } => format!(
+            "answered after {ms} ms, past the client's {} ms timeout (the write applied)",
+            SHOPIFY_TIMEOUT.as_millis()
+        ),
+        FaultKind::NetworkDrop => "connection dropped before the request ran".into(),
+        FaultKind::BulkFailure { .. } => "bulk run failed".into(),
     }
 }
 
@@ -2044,7 +2101,7 @@ impl Chaos {
         };
         self.dyer.put_base(&repriced, Writer::Dyer).await?;
         mark.scene.operations.push(format!(
-            "the dyer's stock edits {}, a rename, a base repriced (every product)",
+            "the dyer's stock edits {}, a rename, a base repriced (every product); Shopify's bucket shrunk to 150 points at 50 a second",
             edited.len()
         ));
 
