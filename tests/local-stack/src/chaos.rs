@@ -1996,9 +1996,10 @@ impl Chaos {
                 sales.push((key, quantity));
             }
         }
-        // The second sale's stock write fails every try (three receives of
-        // three attempts): its delivery goes to the dead-letter queue.
-        if let Some((key, _)) = sales.get(1) {
+        // The last sale's stock write fails every try (three receives of
+        // three attempts): its delivery goes to the dead-letter queue. (The
+        // delivery the ingress loses is among the first few sent.)
+        if let Some((key, _)) = sales.last() {
             let (_, sk) = inventory_item_key(&self.account, key);
             self.proxy.add(
                 DynamoRule::new(
