@@ -172,7 +172,8 @@ pub fn webhook_delivery(data: &[u8]) {
 }
 
 /// Any Function URL event (JSON, as Lambda hands it over, base64 bodies
-/// included), after the first byte's signing flag.
+/// included), after the first byte's signing flag, read as the ingress
+/// reads it.
 pub fn function_url_event(data: &[u8]) {
     let Some((&flags, json)) = data.split_first() else {
         return;
@@ -180,7 +181,7 @@ pub fn function_url_event(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(json) else {
         return;
     };
-    let Ok(mut request) = lambda_http::request::from_str(text) else {
+    let Ok(mut request) = ingress::request_from_event(text) else {
         return;
     };
     let _ = request.query_string_parameters_ref();

@@ -10,6 +10,8 @@
 //! - 503: the queue or the store is unreachable; Shopify retries later.
 
 use aws_sdk_sqs::types::MessageAttributeValue;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -55,6 +57,33 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response<Body> {
 
 fn kept(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(KEPT_PAYLOAD_BYTES)]).into_owned()
+}
+
+/// Why a Function URL event could not be read as a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("the event is not a Function URL request: {0}")]
+    Shape(String),
+    #[error("the event's body is marked base64 but does not decode")]
+    Base64,
+}
+
+/// Reads a Function URL event as Lambda hands it over.
+///
+/// `lambda_http` panics on a body marked base64 that does not decode, and
+/// the runtime reads the event outside its panic guard, so the process
+/// would die; the body is checked here first and the event refused
+/// instead. A Function URL always encodes validly: only a direct
+/// invocation can send such an event.
+pub fn request_from_event(event: &str) -> Result<Request, EventError> {
+    let value: serde_json::Value =
+        serde_json::from_str(event).map_err(|e| EventError::Shape(e.to_string()))?;
+    if value.get("isBase64Encoded").and_then(|b| b.as_bool()) == Some(true)
+        && let Some(body) = value.get("body").and_then(|b| b.as_str())
+    {
+        STANDARD.decode(body).map_err(|_| EventError::Base64)?;
+    }
+    lambda_http::request::from_str(event).map_err(|e| EventError::Shape(e.to_string()))
 }
 
 /// Handles one delivery. Never fails: every outcome is an HTTP answer, and
@@ -350,5 +379,25 @@ mod tests {
             ("ev-1", Some(3))
         );
         assert!(screened.job(b"{}").is_err());
+    }
+
+    /// Found by the `function_url_event` fuzz target: an event whose body is
+    /// marked base64 but is not made `lambda_http` panic.
+    #[test]
+    fn an_event_whose_body_is_marked_base64_but_is_not_is_refused_without_a_panic() {
+        let sample = include_str!("../../../events/webhook-ingress/inventory-levels-update.json");
+        let mut event: serde_json::Value = serde_json::from_str(sample).unwrap();
+        event["isBase64Encoded"] = json!(true);
+        event["body"] = json!("eyJp[not base64");
+        let refused = std::panic::catch_unwind(|| request_from_event(&event.to_string()));
+        assert_eq!(refused.unwrap().unwrap_err(), EventError::Base64);
+
+        event["body"] = json!(STANDARD.encode(b"{}"));
+        let request = request_from_event(&event.to_string()).unwrap();
+        assert_eq!(request.body().as_ref(), b"{}");
+        assert!(matches!(
+            request_from_event("[1, 2]"),
+            Err(EventError::Shape(_))
+        ));
     }
 }
