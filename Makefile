@@ -16,7 +16,7 @@ help:
 	@echo "make test   every test: unit, simulator, end to end on the local stack, Lambda runtime"
 	@echo "make lint   rustfmt check, clippy with warnings denied, cfn-lint on template.yaml"
 	@echo "make chaos  the fault matrix: Shopify and DynamoDB faults, killed workers, a ledger of every sale (CHAOS_SEED=n CHAOS_RUNS=n)"
-	@echo "make bench  push, import, ingress and pull figures (BENCH=push|import|ingress|pull runs one; PULL_DELIVERIES=N)"
+	@echo "make bench  one table: push, bulk, import, functions, ingress, catalog and pull figures, and the targets (BENCH=<part> runs one; BENCH_FULL=1 adds the 1,000,000-row import with writes)"
 	@echo "make fuzz   run each fuzz target for FUZZ_SECONDS (300) under libFuzzer; make fuzz-short for 30 s each"
 	@echo "make load   the webhook ingress under wrk and the worker draining a backlog of pull jobs (LOAD=ingress|drain)"
 	@echo "make web    serve the push page on the local stack and print its address (PORT=… to choose it)"
@@ -70,8 +70,14 @@ chaos: setup
 	$(CARGO) build -p local-stack --bins
 	infra/local/with-moto $(CARGO) run --quiet -p local-stack --bin chaos
 
+# One table of figures, measured side by side in one run, written to
+# docs/performance.md. The functions part needs the host release binaries
+# (cold starts) and the arm64 bootstraps (their sizes).
 bench: setup
-	$(CARGO) build --release -p local-stack --bins
+	$(CARGO) build --release -p local-stack --bins $(foreach f,$(LAMBDA_FUNCTIONS),-p $(f))
+	if [ -z "$${BENCH:-}" ] || [[ ",$${BENCH}," == *",functions,"* ]]; then \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 $(foreach f,$(LAMBDA_FUNCTIONS),-p $(f)); \
+	fi
 	infra/local/with-moto $(CARGO) run --release --quiet -p local-stack --bin bench
 
 # Idempotent: lists the shop's subscriptions and creates one only if none
