@@ -304,18 +304,31 @@ impl Observer {
 
         let now = OffsetDateTime::now_utc();
         let mut marked = Vec::new();
+        let mut failure = None;
         for batch in colorways.chunks(16) {
             let claims = batch
                 .iter()
                 .map(|c| self.store.mark_pending(account_id, c, now));
-            let results = futures::future::try_join_all(claims).await?;
-            for (colorway, fresh) in batch.iter().zip(results) {
-                if fresh {
-                    marked.push(colorway.clone());
-                } else {
-                    report.coalesced += 1;
+            let results = futures::future::join_all(claims).await;
+            for (colorway, result) in batch.iter().zip(results) {
+                match result {
+                    Ok(true) => marked.push(colorway.clone()),
+                    Ok(false) => report.coalesced += 1,
+                    Err(e) => failure = Some(e),
                 }
             }
+            if failure.is_some() {
+                break;
+            }
+        }
+        if let Some(e) = failure {
+            // Marks made before the failure would make the stream's retry
+            // take these colorways for queued, and no job would ever be
+            // sent for them: take them back first.
+            if let Err(clear) = self.store.clear_pending(account_id, &marked).await {
+                tracing::error!(error = %clear, "pending marks stay until they go stale");
+            }
+            return Err(e.into());
         }
         if marked.is_empty() {
             return Ok(());

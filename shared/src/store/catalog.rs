@@ -805,20 +805,24 @@ impl Store {
     }
 
     /// Records the figure the shop holds for a row, keeping Fibermade's own
-    /// figure and leaving the row pending. Read-modify-write on the version,
-    /// retried if a person keeps editing.
+    /// figure plus `change` (a sale the push merged in, which must outlive a
+    /// person's edit made meanwhile) and leaving the row pending unless the
+    /// two agree. Read-modify-write on the version, retried if a person
+    /// keeps editing.
     pub async fn record_shop_figure(
         &self,
         account: &AccountId,
         key: &InventoryKey,
         shop_quantity: Quantity,
+        change: Quantity,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         for _ in 0..5 {
             let Some(row) = self.get_inventory(account, key).await? else {
                 return Ok(());
             };
-            let status = if row.quantity == shop_quantity {
+            let quantity = row.quantity + change;
+            let status = if quantity == shop_quantity {
                 SyncStatus::Synced
             } else {
                 SyncStatus::Pending
@@ -828,8 +832,9 @@ impl Store {
                 .update_item()
                 .table_name(&self.tables.catalog)
                 .set_key(Some(super::key(account_pk(account), inventory_sk(key))))
-                .update_expression("SET synced_quantity = :s, sync_status = :st, last_synced_at = :at, version = :next, writer = :w")
+                .update_expression("SET quantity = :q, synced_quantity = :s, sync_status = :st, last_synced_at = :at, version = :next, writer = :w")
                 .condition_expression("version = :v")
+                .expression_attribute_values(":q", attrs::n(quantity))
                 .expression_attribute_values(":s", attrs::n(shop_quantity))
                 .expression_attribute_values(":st", attrs::s(status.as_str()))
                 .expression_attribute_values(":at", attrs::s(rfc3339(at)))

@@ -116,7 +116,6 @@ async fn a_sale_made_before_a_killed_jobs_links_are_saved_survives_the_job_run_a
 }
 
 #[tokio::test]
-#[ignore = "reason: bug in the observer: a pending mark throttled past the SDK retries fails the batch after the other colorway was marked; the stream retry counts that one as coalesced and queues no job for it; its product keeps the title Tidepool"]
 async fn a_throttled_pending_mark_leaves_no_other_colorway_without_its_job() {
     let mut chaos = stocked(12).await;
     let catalog = chaos.catalog().await.unwrap();
@@ -205,7 +204,6 @@ async fn a_killed_job_run_again_after_a_sale_does_not_take_its_own_write_for_a_c
 }
 
 #[tokio::test]
-#[ignore = "reason: bug in the push: when a dyer edit fails the version check of the record of a merged sale, record_shop_figure keeps the dyer figure without the sale; Fibermade and shop (24, 24), ledger 22"]
 async fn a_dyer_edit_racing_the_record_of_a_merged_sale_keeps_the_sale() {
     let mut chaos = stocked(15).await;
     // The sale's webhook is held, so the push finds it as a stale figure.
