@@ -9,10 +9,11 @@
 //! - 405, 413: not a delivery (wrong method, body too large).
 //! - 503: the queue or the store is unreachable; Shopify retries later.
 
+use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use lambda_http::http::{HeaderMap, Method, StatusCode};
+use lambda_http::http::{HeaderMap, Method, StatusCode, Uri};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -68,22 +69,37 @@ pub enum EventError {
     Base64,
 }
 
-/// Reads a Function URL event as Lambda hands it over.
+/// Reads a Function URL event as Lambda hands it over, into the request
+/// the ingress reads: method, headers and body.
 ///
-/// `lambda_http` panics on a body marked base64 that does not decode, and
-/// the runtime reads the event outside its panic guard, so the process
-/// would die; the body is checked here first and the event refused
-/// instead. A Function URL always encodes validly: only a direct
-/// invocation can send such an event.
+/// `lambda_http`'s own conversion panics on events it cannot turn into a
+/// URI or whose body is marked base64 but does not decode, and the runtime
+/// reads the event outside its panic guard, so the process would die. This
+/// one refuses such an event instead; it keeps only a path for the URI,
+/// since the ingress answers every path alike. A Function URL sets the host
+/// and encodes bodies itself: only a direct invocation can send such an
+/// event.
 pub fn request_from_event(event: &str) -> Result<Request, EventError> {
-    let value: serde_json::Value =
+    let event: ApiGatewayV2httpRequest =
         serde_json::from_str(event).map_err(|e| EventError::Shape(e.to_string()))?;
-    if value.get("isBase64Encoded").and_then(|b| b.as_bool()) == Some(true)
-        && let Some(body) = value.get("body").and_then(|b| b.as_str())
-    {
-        STANDARD.decode(body).map_err(|_| EventError::Base64)?;
-    }
-    lambda_http::request::from_str(event).map_err(|e| EventError::Shape(e.to_string()))
+    let body = match event.body {
+        None => Body::Empty,
+        Some(text) if event.is_base64_encoded => {
+            Body::Binary(STANDARD.decode(&text).map_err(|_| EventError::Base64)?)
+        }
+        Some(text) => Body::Text(text),
+    };
+    let uri = event
+        .raw_path
+        .as_deref()
+        .and_then(|path| Uri::try_from(path).ok())
+        .filter(|uri| uri.path().starts_with('/') && uri.host().is_none())
+        .unwrap_or_else(|| Uri::from_static("/"));
+    let mut request = Request::new(body);
+    *request.method_mut() = event.request_context.http.method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = event.headers;
+    Ok(request)
 }
 
 /// Handles one delivery. Never fails: every outcome is an HTTP answer, and
@@ -382,9 +398,10 @@ mod tests {
     }
 
     /// Found by the `function_url_event` fuzz target: an event whose body is
-    /// marked base64 but is not made `lambda_http` panic.
+    /// marked base64 but is not, or whose host is no host, made
+    /// `lambda_http`'s conversion panic.
     #[test]
-    fn an_event_whose_body_is_marked_base64_but_is_not_is_refused_without_a_panic() {
+    fn events_lambda_http_cannot_convert_are_read_or_refused_without_a_panic() {
         let sample = include_str!("../../../events/webhook-ingress/inventory-levels-update.json");
         let mut event: serde_json::Value = serde_json::from_str(sample).unwrap();
         event["isBase64Encoded"] = json!(true);
@@ -399,5 +416,17 @@ mod tests {
             request_from_event("[1, 2]"),
             Err(EventError::Shape(_))
         ));
+
+        // A host with a character no URI takes, and a path that is a URL.
+        event["headers"]["host"] = json!("abcdefghij.lambda-url.us-e`st-1.on.aws");
+        event["rawPath"] = json!("http://elsewhere.example/x");
+        let read = std::panic::catch_unwind(|| request_from_event(&event.to_string()));
+        let request = read.unwrap().unwrap();
+        assert_eq!(request.uri().path(), "/");
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(
+            header(request.headers(), "x-shopify-topic"),
+            Some(INVENTORY_LEVELS_UPDATE)
+        );
     }
 }
