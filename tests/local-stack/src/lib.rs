@@ -320,6 +320,11 @@ impl LocalStack {
 
     /// Feeds the catalog queue to the worker, in process.
     pub async fn drain_catalog_queue(&self, feed: router::Feed) -> Result<router::Drained, Error> {
+        // The template's batch size for the catalog queue.
+        let feed = router::Feed {
+            batch_size: lambda::CATALOG_BATCH_SIZE,
+            ..feed
+        };
         let worker = self.worker();
         router::drain(&self.sqs, &self.catalog_queue, feed, |event| {
             let worker = worker.clone();
