@@ -700,35 +700,7 @@ impl Store {
         account: &AccountId,
         sync: &InventorySync,
     ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.tables.catalog)
-            .set_key(Some(super::key(
-                account_pk(account),
-                inventory_sk(&sync.key),
-            )))
-            .update_expression(
-                "SET quantity = :q, synced_quantity = :s, sync_status = :st, last_synced_at = :at, \
-                 version = :next, writer = :w, updated_at = :at",
-            )
-            .condition_expression("version = :v")
-            .expression_attribute_values(":q", attrs::n(sync.quantity))
-            .expression_attribute_values(":s", attrs::n(sync.synced_quantity))
-            .expression_attribute_values(":st", attrs::s(sync.status.as_str()))
-            .expression_attribute_values(":at", attrs::s(rfc3339(sync.at)))
-            .expression_attribute_values(":next", attrs::n(sync.expected_version + 1))
-            .expression_attribute_values(":v", attrs::n(sync.expected_version))
-            .expression_attribute_values(":w", attrs::s(Writer::Sync.as_str()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(StoreError::Conflict {
-                what: format!("inventory {}", sync.key),
-            }),
-            Err(e) => Err(StoreError::from_sdk("UpdateItem", e)),
-        }
+        self.write_inventory_sync(account, sync, false).await
     }
 
     /// Records stock the reconciliation found moved on the shop: Fibermade's
@@ -740,7 +712,22 @@ impl Store {
         account: &AccountId,
         sync: &InventorySync,
     ) -> Result<(), StoreError> {
-        let at = attrs::s(rfc3339(sync.at));
+        self.write_inventory_sync(account, sync, true).await
+    }
+
+    /// One conditional write of a row's figures; `shop_dated` also records
+    /// `sync.at` as the time of the shop's figure.
+    async fn write_inventory_sync(
+        &self,
+        account: &AccountId,
+        sync: &InventorySync,
+        shop_dated: bool,
+    ) -> Result<(), StoreError> {
+        let dated = if shop_dated {
+            ", shop_updated_at = :at"
+        } else {
+            ""
+        };
         let result = self
             .client
             .update_item()
@@ -749,15 +736,15 @@ impl Store {
                 account_pk(account),
                 inventory_sk(&sync.key),
             )))
-            .update_expression(
+            .update_expression(format!(
                 "SET quantity = :q, synced_quantity = :s, sync_status = :st, last_synced_at = :at, \
-                 shop_updated_at = :at, version = :next, writer = :w, updated_at = :at",
-            )
+                 version = :next, writer = :w, updated_at = :at{dated}"
+            ))
             .condition_expression("version = :v")
             .expression_attribute_values(":q", attrs::n(sync.quantity))
             .expression_attribute_values(":s", attrs::n(sync.synced_quantity))
             .expression_attribute_values(":st", attrs::s(sync.status.as_str()))
-            .expression_attribute_values(":at", at)
+            .expression_attribute_values(":at", attrs::s(rfc3339(sync.at)))
             .expression_attribute_values(":next", attrs::n(sync.expected_version + 1))
             .expression_attribute_values(":v", attrs::n(sync.expected_version))
             .expression_attribute_values(":w", attrs::s(Writer::Sync.as_str()))

@@ -229,7 +229,7 @@ impl Store {
 
     /// Writes items 25 at a time, sending unprocessed items again with backoff.
     async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<(), StoreError> {
-        let requests: Vec<WriteRequest> = items
+        let requests = items
             .into_iter()
             .map(|item| {
                 let put = aws_sdk_dynamodb::types::PutRequest::builder()
@@ -243,7 +243,35 @@ impl Store {
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, StoreError>>()?;
+        self.batch_write(table, requests).await
+    }
 
+    /// Deletes items by key, 25 at a time, sending unprocessed ones again.
+    async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
+        let requests = keys
+            .into_iter()
+            .map(|key| {
+                let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map_err(|e| StoreError::Dynamo {
+                        operation: "BatchWriteItem",
+                        message: e.to_string(),
+                        retryable: false,
+                    })?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        self.batch_write(table, requests).await
+    }
+
+    /// Sends write requests 25 at a time, sending unprocessed ones again with
+    /// growing pauses.
+    async fn batch_write(
+        &self,
+        table: &str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH_WRITE) {
             let mut pending = chunk.to_vec();
             let mut attempt = 0;
@@ -278,53 +306,6 @@ impl Store {
                     attempt,
                     "DynamoDB left items unprocessed; sending them again"
                 );
-                tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt.min(6)))).await;
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes items by key, 25 at a time, sending unprocessed ones again.
-    async fn batch_delete(&self, table: &str, keys: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in keys.chunks(BATCH_WRITE) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
-                        .set_key(Some(key.clone()))
-                        .build()
-                        .map_err(|e| StoreError::Dynamo {
-                            operation: "BatchWriteItem",
-                            message: e.to_string(),
-                            retryable: false,
-                        })?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(table))
-                    .unwrap_or_default();
-                if pending.is_empty() {
-                    break;
-                }
-                attempt += 1;
-                if attempt > BATCH_RETRIES {
-                    return Err(StoreError::Dynamo {
-                        operation: "BatchWriteItem",
-                        message: format!("{} deletes stayed unprocessed", pending.len()),
-                        retryable: true,
-                    });
-                }
                 tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(attempt.min(6)))).await;
             }
         }
