@@ -51,6 +51,21 @@ fn memory() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU seconds this process has used (user and system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 12th and 13th of them, in clock ticks (100 a second on Linux).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<f64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -245,6 +260,8 @@ fn wrk(
 struct IngressFigures {
     warmup: WrkRun,
     run: WrkRun,
+    /// CPU seconds the serving process used in the measured run.
+    cpu: f64,
     queued: u64,
     rss_before: f64,
     rss_after_warmup: f64,
@@ -274,7 +291,9 @@ async fn ingress_under_wrk(
     let warmup = run_wrk(5).await??;
     let (rss_after_warmup, _) = memory();
     eprintln!("ingress: {seconds} s, {connections} connections, {threads} threads");
+    let cpu_before = cpu_seconds();
     let run = run_wrk(seconds).await??;
+    let cpu = cpu_seconds() - cpu_before;
     let (rss_after, peak) = memory();
     let _ = std::fs::remove_file(&script);
 
@@ -288,6 +307,7 @@ async fn ingress_under_wrk(
     Ok(IngressFigures {
         warmup,
         run,
+        cpu,
         queued,
         rss_before,
         rss_after_warmup,
@@ -298,6 +318,8 @@ async fn ingress_under_wrk(
 
 struct DrainFigures {
     sent: usize,
+    /// CPU seconds the draining process used.
+    cpu: f64,
     send_seconds: f64,
     drained: usize,
     failed: usize,
@@ -388,6 +410,7 @@ async fn drain_backlog(
 
     let (rss_before, _) = memory();
     let worker = stack.worker();
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     // Messages handled so far, and the time at each thousandth.
     let progress = std::cell::Cell::new(0usize);
@@ -422,6 +445,7 @@ async fn drain_backlog(
     })
     .await;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
     let finished = result.is_ok();
     let (drained, failed) = match &result {
         Ok(d) => (d.received, d.failed),
@@ -448,6 +472,7 @@ async fn drain_backlog(
     let dead_letters = stack.queue_depth(&stack.pull_dlq).await?;
     Ok(DrainFigures {
         sent: count,
+        cpu,
         send_seconds,
         drained,
         failed,
@@ -508,6 +533,11 @@ async fn main() -> Result<(), Error> {
             f.rss_after - f.rss_after_warmup,
             f.peak
         );
+        println!(
+            "The serving process used {:.1} CPU seconds in the measured run: {:.2} ms a request; the rest of each request's time is moto's.\n",
+            f.cpu,
+            f.cpu * 1e3 / (r.requests.max(1) as f64)
+        );
         // wrk counts the requests answered within its time; the last one
         // on each connection is answered (and queued) after it.
         let in_flight = 2 * setting("LOAD_CONNECTIONS", 8u64);
@@ -560,8 +590,11 @@ async fn main() -> Result<(), Error> {
             );
         }
         println!(
-            "\nMemory of the draining process (RSS): {:.1} MB before, {:.1} MB after.",
-            f.rss_before, f.rss_after
+            "\nMemory of the draining process (RSS): {:.1} MB before, {:.1} MB after. It used {:.1} CPU seconds: {:.2} ms a message; the rest is moto's.",
+            f.rss_before,
+            f.rss_after,
+            f.cpu,
+            f.cpu * 1e3 / (f.drained.max(1) as f64)
         );
         if !f.finished || f.failed > 0 || f.rows_wrong > 0 || f.dead_letters > 0 {
             ok = false;
