@@ -305,21 +305,34 @@ pub async fn bench_pull(table: &mut Table, deliveries: usize) -> Result<(), Erro
         .filter(|l| l.external_type == fibermade_sync::domain::ExternalType::ShopifyInventoryItem)
         .map(|l| l.external_id)
         .collect();
-    // Enough stock that every sale finds a skein.
-    for item in &items {
-        stack
-            .sim_control
-            .set_stock(item.as_str(), None, 100_000)
-            .await?;
-    }
     let url = FunctionUrl::start(stack.ingress()).await?;
     let shop = Shop {
         domain: SHOP_DOMAIN.into(),
         access_token: AccessToken::new(ACCESS_TOKEN),
     };
     ensure_inventory_subscription(&stack.shopify, &shop, &url.url()).await?;
+    // Enough stock that every sale finds a skein, set on the shop and
+    // pulled into Fibermade before the measured sales.
+    for item in &items {
+        stack
+            .sim_control
+            .set_stock(item.as_str(), None, 100_000)
+            .await?;
+    }
     stack.sim_control.flush_webhooks().await?;
-    drain_queue_with(&stack.sqs, &stack.pull_queue, |_| async { Ok(Vec::new()) }).await?;
+    drain_queue_with(&stack.sqs, &stack.pull_queue, |event| {
+        let puller = stack.puller();
+        async move {
+            let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(event)?;
+            for message in event.records {
+                let job: fibermade_sync::webhook::PullJob =
+                    serde_json::from_str(message.body.as_deref().unwrap_or("{}"))?;
+                puller.apply(&job).await?;
+            }
+            Ok(Vec::new())
+        }
+    })
+    .await?;
     stack.sim_control.clear_webhook_deliveries().await?;
 
     let update = shopify_sim::WebhookConfigUpdate {

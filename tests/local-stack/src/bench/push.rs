@@ -69,6 +69,14 @@ impl PushRun {
         let floor = self.floor().as_secs_f64();
         (floor > 0.0).then(|| self.wall.as_secs_f64() / floor)
     }
+
+    /// The span from the first Shopify request to the last answer, over the
+    /// floor: how closely the calls themselves keep to the bucket.
+    pub fn span_ratio(&self) -> Option<f64> {
+        let floor = self.floor().as_secs_f64();
+        let span = self.last_answer?.saturating_sub(self.first_call?);
+        (floor > 0.0).then(|| span.as_secs_f64() / floor)
+    }
 }
 
 /// Everything the push part measured, for the targets.
@@ -219,8 +227,17 @@ fn push_row(part: &str, case: &str, run: &PushRun) -> Row {
     let floor = run.floor();
     let mut note = Vec::new();
     if let (Some(first), Some(last)) = (run.first_call, run.last_answer) {
+        let span = last.saturating_sub(first);
+        let paced = if floor > Duration::ZERO {
+            format!(
+                " (the calls' span is {:.2}× the floor)",
+                span.as_secs_f64() / floor.as_secs_f64()
+            )
+        } else {
+            String::new()
+        };
         note.push(format!(
-            "Shopify calls from {} to {}, then {} more",
+            "Shopify calls from {} to {}, then {} more{paced}",
             time(first),
             time(last),
             time(run.wall.saturating_sub(last))
@@ -324,16 +341,31 @@ pub async fn bench_push(
         };
 
         let baseline = baseline(&stack, catalog).await?;
-        for (case, run, ours) in [
-            ("baseline: first push", &baseline.first, &first),
-            ("baseline: no-op push", &baseline.noop, &noop),
-            ("baseline: one-base price change", &baseline.price, &price),
+        for (case, run, ours, which) in [
+            (
+                "baseline: first push",
+                &baseline.first,
+                &first,
+                "our first push",
+            ),
+            (
+                "baseline: no-op push",
+                &baseline.noop,
+                &noop,
+                "our no-op push",
+            ),
+            (
+                "baseline: one-base price change",
+                &baseline.price,
+                &price,
+                "our price change",
+            ),
         ] {
             let against = if ours.calls == 0 {
-                "where the push above makes no call".to_owned()
+                format!("{which} makes no call")
             } else {
                 format!(
-                    "{:.1}× the calls, {:.1}× the points of the push above",
+                    "{:.1}× the calls and {:.1}× the points of {which}",
                     run.calls as f64 / ours.calls as f64,
                     run.points / ours.points.max(1.0)
                 )

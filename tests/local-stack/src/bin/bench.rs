@@ -343,9 +343,15 @@ fn targets(
                     Some(w) if w.1 >= b.1 => Some(w),
                     _ => Some(b),
                 });
-            let listed: Vec<String> = bound
+            let listed: Vec<String> = runs
                 .iter()
-                .map(|(name, r)| format!("{name} {r:.2}×"))
+                .filter_map(|(name, run)| {
+                    let r = run.ratio()?;
+                    Some(match run.span_ratio() {
+                        Some(span) => format!("{name} {r:.2}× (its calls' span {span:.2}×)"),
+                        None => format!("{name} {r:.2}×"),
+                    })
+                })
                 .collect();
             let held = throttled == 0 && bound.iter().all(|(_, r)| *r <= 1.1);
             let bulk: Vec<String> = runs
