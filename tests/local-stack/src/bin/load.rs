@@ -12,8 +12,9 @@
 //!
 //! Settings (environment): `LOAD` = `all` | `ingress` | `drain`;
 //! `LOAD_SECONDS` (30), `LOAD_CONNECTIONS` (8), `LOAD_THREADS` (2);
-//! `LOAD_BACKLOG` (10000), `LOAD_DRAIN_LIMIT_SECONDS` (3600): the drain stops
-//! there, drained or not, and says so.
+//! `LOAD_BACKLOG` (10000), `LOAD_DRAIN_LIMIT_SECONDS` (3600) and
+//! `LOAD_MOTO_MAX_MB` (4096, moto's resident memory): the drain stops at
+//! either limit, drained or not, and says so.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -64,6 +65,34 @@ fn cpu_seconds() -> f64 {
         .filter_map(|t| t.parse().ok())
         .collect();
     ticks.iter().sum::<f64>() / 100.0
+}
+
+/// Resident memory of the moto_server behind `MOTO_ENDPOINT`, in MB: moto
+/// keeps a copy of its tables for each transaction item, and a long drain
+/// grows it past any machine's memory.
+fn moto_rss_mb() -> Option<f64> {
+    let endpoint = std::env::var("MOTO_ENDPOINT").ok()?;
+    let port = endpoint
+        .rsplit(':')
+        .next()?
+        .trim_end_matches('/')
+        .to_owned();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_moto = args.iter().any(|a| a.ends_with(b"moto_server"));
+        if is_moto && args.contains(&port.as_bytes()) {
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            return status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0);
+        }
+    }
+    None
 }
 
 fn machine() -> String {
@@ -401,6 +430,7 @@ async fn drain_backlog(
 ) -> Result<DrainFigures, Error> {
     let count = setting("LOAD_BACKLOG", 10_000usize);
     let limit = Duration::from_secs(setting("LOAD_DRAIN_LIMIT_SECONDS", 3600u64));
+    let moto_limit = setting("LOAD_MOTO_MAX_MB", 4096f64);
     let (jobs, expected) = backlog(rows, location, count);
 
     let sending = Instant::now();
@@ -425,6 +455,9 @@ async fn drain_backlog(
         async move {
             if started.elapsed() > limit {
                 return Err::<Vec<String>, Error>("the drain's time limit".into());
+            }
+            if moto_rss_mb().is_some_and(|mb| mb > moto_limit) {
+                return Err("moto's memory limit".into());
             }
             let event: SqsEvent = serde_json::from_value(event)?;
             let received = event.records.len();
@@ -565,7 +598,11 @@ async fn main() -> Result<(), Error> {
             f.sent,
             f.send_seconds,
             f.drained,
-            if f.finished { "" } else { " (time limit)" },
+            if f.finished {
+                ""
+            } else {
+                " (stopped at a limit)"
+            },
             f.failed,
             f.seconds,
             f.drained as f64 / f.seconds.max(1e-9),
