@@ -427,6 +427,20 @@ impl Write for Captured {
     }
 }
 
+/// `tracing` decides once per call site, for the whole process, whether
+/// anyone listens. A sibling test reaching a call site first on a thread with
+/// no subscriber would mark it as unheard and hide its lines from the
+/// subscriber this test scopes to its own thread. A global subscriber that
+/// drops everything makes every thread a listener, so the decision is always
+/// "ask the subscriber in scope".
+fn every_thread_has_a_subscriber() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry())
+            .expect("no other global subscriber in this test binary");
+    });
+}
+
 #[tokio::test]
 async fn the_logs_carry_no_token_no_signed_url_and_no_upload_parameter() {
     let h = sim(1).await;
@@ -439,6 +453,7 @@ async fn the_logs_carry_no_token_no_signed_url_and_no_upload_parameter() {
         .with_writer(move || writer.clone())
         .json()
         .finish();
+    every_thread_has_a_subscriber();
     let _guard = tracing::subscriber::set_default(subscriber);
     h.control
         .inject_fault(FaultKind::NetworkDrop, Some("bulkOperation"), 1)
