@@ -382,9 +382,7 @@ pub fn push_error_outcome(error: &crate::push::PushError) -> Outcome {
 
 /// The outcome of one pulled delivery: a delivery that can never apply (an
 /// unknown shop or inventory item, an implausible figure) is dropped.
-pub fn pull_outcome(
-    result: &Result<crate::pull::PullOutcome, crate::store::StoreError>,
-) -> Outcome {
+pub fn pull_outcome(result: &Result<crate::pull::PullOutcome, crate::pull::PullError>) -> Outcome {
     use crate::pull::PullOutcome;
     match result {
         Ok(PullOutcome::UnknownShop | PullOutcome::UnknownItem | PullOutcome::Implausible) => {

@@ -14,6 +14,10 @@
 //!    and recorded as a notification;
 //! 7. otherwise Fibermade takes the shop's figure.
 //!
+//! Before a delivery changes a row, any stock write a push made to that row
+//! and died before recording is settled (`push/intent.rs`): the shop's
+//! figure is only a sale once we know what the push gave it.
+//!
 //! Writes carry `writer = sync`, so the catalog observer never pushes a
 //! pulled figure back, and go out in one transaction with the delivery's
 //! dedupe record.
@@ -24,9 +28,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    Direction, ExternalType, Integration, IntegrationLogEntry, Inventory, LocalRef, LogSource,
-    LogStatus, QUANTITY_LIMIT, Quantity, SyncStatus,
+    Direction, ExternalType, Integration, IntegrationLogEntry, Inventory, InventoryKey, LocalRef,
+    LogSource, LogStatus, QUANTITY_LIMIT, Quantity, SyncStatus,
 };
+use crate::push::{PushError, Pusher};
+use crate::shopify::Shop;
 use crate::store::{Notification, PullRecords, PullWriteError, Store, StoreError};
 use crate::webhook::PullJob;
 
@@ -60,23 +66,66 @@ const MAX_CLOCK_SKEW: time::Duration = time::Duration::minutes(10);
 /// Attempts at a read-modify-write when a person edits the row meanwhile.
 const WRITE_ATTEMPTS: u32 = 5;
 
+/// Why a delivery could not be applied now.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The row waits on a stock write an interrupted push made; settling it
+    /// failed or must wait for the push running now.
+    #[error("inventory {key} waits on an unrecorded stock write to the shop: {reason}")]
+    Unsettled {
+        key: InventoryKey,
+        reason: String,
+        retryable: bool,
+    },
+}
+
+impl PullError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::Unsettled { retryable, .. } => *retryable,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Puller {
     pub store: Store,
+    /// Settles a push's unrecorded writes (it talks to Shopify). Without it,
+    /// a delivery for a row with such a write waits and is retried.
+    pub settler: Option<Pusher>,
 }
 
 impl Puller {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            settler: None,
+        }
+    }
+
+    /// A puller that settles unrecorded push writes itself.
+    pub fn settling_with(self, pusher: Pusher) -> Self {
+        Self {
+            settler: Some(pusher),
+            ..self
+        }
     }
 
     #[tracing::instrument(name = "pull", skip_all, fields(event_id = %job.event_id, webhook_id = %job.webhook_id, shop = %job.shop_domain, inventory_item_id = job.update.inventory_item_id))]
-    pub async fn apply(&self, job: &PullJob) -> Result<PullOutcome, StoreError> {
-        let Some((integration, _)) = self.store.integration_by_shop(&job.shop_domain).await? else {
+    pub async fn apply(&self, job: &PullJob) -> Result<PullOutcome, PullError> {
+        let Some((integration, token)) = self.store.integration_by_shop(&job.shop_domain).await?
+        else {
             tracing::warn!("delivery for a shop no integration knows; acknowledged");
             return Ok(PullOutcome::UnknownShop);
         };
-        let outcome = self.apply_for(&integration, job).await?;
+        let shop = Shop {
+            domain: integration.shop_domain.clone(),
+            access_token: token,
+        };
+        let outcome = self.apply_for(&integration, &shop, job).await?;
         tracing::info!(outcome = ?outcome, "delivery handled");
         Ok(outcome)
     }
@@ -84,8 +133,9 @@ impl Puller {
     async fn apply_for(
         &self,
         integration: &Integration,
+        shop: &Shop,
         job: &PullJob,
-    ) -> Result<PullOutcome, StoreError> {
+    ) -> Result<PullOutcome, PullError> {
         let key = job.dedupe_key();
         if self.store.delivery_seen(&integration.id, &key).await? {
             return Ok(PullOutcome::Duplicate);
@@ -191,6 +241,17 @@ impl Puller {
             {
                 return self.settle(integration, &key, outcome, &none).await;
             }
+            let changes_stock = matches!(
+                outcome,
+                PullOutcome::Applied { .. } | PullOutcome::Merged { .. }
+            );
+            if changes_stock
+                && self
+                    .settle_writes_to(integration, shop, &inventory_key)
+                    .await?
+            {
+                continue;
+            }
             if matches!(outcome, PullOutcome::Merged { .. })
                 && self.store.push_running(&integration.id).await?
             {
@@ -199,7 +260,8 @@ impl Puller {
                 // The message comes back after its visibility timeout.
                 return Err(StoreError::Conflict {
                     what: format!("inventory {inventory_key} while a push is running"),
-                });
+                }
+                .into());
             }
             let label = match outcome {
                 PullOutcome::Applied { .. } | PullOutcome::Merged { .. } => {
@@ -218,12 +280,47 @@ impl Puller {
                 Ok(()) => return Ok(outcome),
                 Err(PullWriteError::Duplicate) => return Ok(PullOutcome::Duplicate),
                 Err(PullWriteError::Changed) => continue,
-                Err(PullWriteError::Store(e)) => return Err(e),
+                Err(PullWriteError::Store(e)) => return Err(e.into()),
             }
         }
         Err(StoreError::Conflict {
             what: format!("inventory {inventory_key}"),
-        })
+        }
+        .into())
+    }
+
+    /// Settles the unrecorded push writes of the shop if one covers `row`;
+    /// `true` when it did (the row must be read again).
+    async fn settle_writes_to(
+        &self,
+        integration: &Integration,
+        shop: &Shop,
+        row: &InventoryKey,
+    ) -> Result<bool, PullError> {
+        let intents = self.store.open_write_intents(&integration.id).await?;
+        if !intents.iter().any(|intent| intent.covers(row)) {
+            return Ok(false);
+        }
+        let unsettled = |reason: String, retryable| PullError::Unsettled {
+            key: row.clone(),
+            reason,
+            retryable,
+        };
+        let Some(pusher) = &self.settler else {
+            return Err(unsettled("this worker cannot reach Shopify".into(), true));
+        };
+        tracing::info!(inventory = %row, "an interrupted push's stock write is settled before this delivery");
+        match pusher.settle_open_writes(integration, shop).await {
+            Ok(_) => Ok(true),
+            // A push is running: it settles the write itself. The message
+            // comes back after its visibility timeout.
+            Err(PushError::Busy) => Err(unsettled("a push of this shop is running".into(), true)),
+            Err(PushError::Store(e)) => Err(e.into()),
+            Err(e) => {
+                let retryable = e.is_retryable();
+                Err(unsettled(e.to_string(), retryable))
+            }
+        }
     }
 
     /// Marks a delivery that writes no stock as seen, with its records.
@@ -233,7 +330,7 @@ impl Puller {
         key: &str,
         outcome: PullOutcome,
         records: &PullRecords,
-    ) -> Result<PullOutcome, StoreError> {
+    ) -> Result<PullOutcome, PullError> {
         if self
             .store
             .settle_delivery(&integration.id, key, records)

@@ -17,9 +17,10 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let aws = AwsClients::from_env(&config).await;
     let store = Store::new(aws.dynamodb.clone(), config.tables.clone());
+    let pusher = Pusher::new(store.clone(), ShopifyClient::new(config.shopify.clone())?);
     let worker = Worker {
-        puller: Puller::new(store.clone()),
-        pusher: Pusher::new(store, ShopifyClient::new(config.shopify.clone())?),
+        puller: Puller::new(store).settling_with(pusher.clone()),
+        pusher,
         max_receives: number_env("CATALOG_MAX_RECEIVES", 5)? as u32,
         // The schedule's reconciliation tick fans out on the catalog queue.
         queue: std::env::var("CATALOG_QUEUE_URL")

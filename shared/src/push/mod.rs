@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod http;
+mod intent;
 pub mod reconcile;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,7 +34,9 @@ use crate::shopify::operations::{
     VariantNode, VariantOptionValue,
 };
 use crate::shopify::{ProductIdentifier, QuantityLine, Shop, ShopifyClient, ShopifyError};
-use crate::store::{Catalog, InventorySync, PushProgress, Store, StoreError};
+use crate::store::{
+    Catalog, IntendedStock, InventorySync, PushProgress, Store, StoreError, WriteIntent,
+};
 
 /// What to push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,11 +349,27 @@ impl Pusher {
         let owner = uuid::Uuid::new_v4().simple().to_string();
         self.take_lease(&integration, &owner, request.lease_wait)
             .await?;
-        let result = self.run(request, loaded, progress).await;
+        let result = match self.settled(loaded, &request.scope).await {
+            Ok(loaded) => self.run(request, loaded, progress).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = self.store.release_push_lease(&integration, &owner).await {
             tracing::error!(error = %e, "could not release the push lease; it expires by itself");
         }
         result
+    }
+
+    /// Settles the writes an earlier push made and did not record (see
+    /// `intent.rs`), reading the scope again if there were any. The caller
+    /// holds the lease.
+    async fn settled(&self, loaded: Loaded, scope: &PushScope) -> Result<Loaded, PushError> {
+        let settled = self
+            .settle_intents(&loaded.account.id, &loaded.integration, &loaded.shop)
+            .await?;
+        if settled == 0 {
+            return Ok(loaded);
+        }
+        self.load(&loaded.account.id, scope, loaded.source).await
     }
 
     /// Takes the shop's push lease, waiting up to `wait` for another push to
@@ -459,6 +478,9 @@ impl Pusher {
             (Vec::new(), products)
         };
         let mut single = single;
+        // Colorways whose product write settled either way: their variants'
+        // intents go once the stock they were given is recorded.
+        let mut written: Vec<ColorwayId> = Vec::new();
         if !bulk.is_empty() {
             match self
                 .write_products_bulk(&loaded, &bulk, &location, &mut stocked_on_create)
@@ -466,6 +488,9 @@ impl Pusher {
             {
                 Ok(answers) => {
                     for (work, outcome) in bulk.iter().zip(answers) {
+                        if !failed_unsure(&outcome) {
+                            written.push(work.colorway_id.clone());
+                        }
                         absorb(&mut report, &mut loaded.links, work, outcome)?;
                     }
                     done.products_done += bulk.len() as u64;
@@ -483,6 +508,9 @@ impl Pusher {
             let outcome = self
                 .write_product(&loaded, &work, &location, &mut stocked_on_create)
                 .await;
+            if !failed_unsure(&outcome) {
+                written.push(work.colorway_id.clone());
+            }
             absorb(&mut report, &mut loaded.links, &work, outcome)?;
             done.products_done += 1;
             if let Some(progress) = progress {
@@ -491,6 +519,9 @@ impl Pusher {
         }
         report.quantities_set += stocked_on_create.len() as u64;
         self.record_stocked_on_create(&loaded, &stocked_on_create)
+            .await?;
+        self.store
+            .delete_variants_intents(&loaded.integration.id, &written)
             .await?;
 
         let (lines, unchanged) = stock_to_push(&loaded, &colorways, &stocked_on_create);
@@ -656,6 +687,20 @@ impl Pusher {
             .iter()
             .map(|work| (work.identifier.clone(), self.product_input(loaded, work)))
             .collect();
+        let intents: Vec<WriteIntent> = works
+            .iter()
+            .filter(|work| !work.new_variants.is_empty())
+            .map(|work| variants_intent(loaded, work, &work.new_variants))
+            .collect();
+        self.store
+            .put_write_intents(&loaded.integration.id, &intents)
+            .await
+            .map_err(|e| crate::shopify::BulkError::Transfer {
+                step: "intent",
+                status: None,
+                message: format!("the products' intents could not be recorded: {e}"),
+                retryable: e.is_retryable(),
+            })?;
         let answers = self.shopify.product_set_bulk(&loaded.shop, &lines).await?;
         tracing::info!(
             products = works.len(),
@@ -741,6 +786,8 @@ impl Pusher {
                 }]),
             })
             .collect();
+        self.record_intent(loaded, variants_intent(loaded, work, &work.new_variants))
+            .await?;
         let variants = self
             .shopify
             .variants_bulk_create(&loaded.shop, product, &inputs)
@@ -791,23 +838,11 @@ impl Pusher {
         loaded: &'a Loaded,
         variants: &'v [VariantNode],
     ) -> Vec<(&'a Base, &'v VariantNode)> {
-        let by_descriptor: HashMap<String, &Base> = loaded
-            .catalog
-            .bases
-            .iter()
-            .map(|b| (b.descriptor.key(), b))
-            .collect();
         variants
             .iter()
             .filter_map(|variant| {
-                let key = variant.option(BASE_OPTION).map(|d| {
-                    d.split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                        .to_lowercase()
-                });
-                match key.and_then(|k| by_descriptor.get(&k)) {
-                    Some(base) => Some((*base, variant)),
+                match base_of_variant(&loaded.catalog.bases, variant) {
+                    Some(base) => Some((base, variant)),
                     None => {
                         tracing::warn!(variant_id = %variant.id, "the shop has a variant that matches no base; left alone");
                         None
@@ -815,6 +850,22 @@ impl Pusher {
                 }
             })
             .collect()
+    }
+
+    /// Records what a product write is about to stock, before the call.
+    async fn record_intent(
+        &self,
+        loaded: &Loaded,
+        intent: WriteIntent,
+    ) -> Result<(), ShopifyError> {
+        self.store
+            .put_write_intents(&loaded.integration.id, &[intent])
+            .await
+            .map_err(|e| ShopifyError::Transient {
+                operation: "ProductSet",
+                attempts: 0,
+                message: format!("nothing was sent: the write's intent could not be recorded: {e}"),
+            })
     }
 
     async fn save_links(&self, links: &[ExternalIdentifier]) -> Result<(), ShopifyError> {
@@ -828,14 +879,10 @@ impl Pusher {
             })
     }
 
-    /// The whole product in one `productSet`.
-    ///
-    /// Limitation: a product created by handle whose links were never saved
-    /// (the worker was killed in between) is written again with stock for
-    /// every variant, which sets the shop's stock back over a sale made in
-    /// between (the ignored fault-matrix test
-    /// `a_sale_made_before_a_killed_jobs_links_are_saved_…`). Looking the
-    /// handle up before a create that may be a re-run would close it.
+    /// The whole product in one `productSet`. Variants it creates are
+    /// stocked, so their figures are recorded as an intent first: a push
+    /// that dies before saving the links is settled by the next one, which
+    /// finds the product by handle instead of stocking it again over a sale.
     async fn set_product(
         &self,
         loaded: &Loaded,
@@ -844,6 +891,10 @@ impl Pusher {
         stocked: &mut HashMap<InventoryKey, Quantity>,
     ) -> Result<Vec<ExternalIdentifier>, ShopifyError> {
         let input = self.product_input(loaded, work);
+        if !work.new_variants.is_empty() {
+            self.record_intent(loaded, variants_intent(loaded, work, &work.new_variants))
+                .await?;
+        }
         let answer = self
             .shopify
             .product_set(&loaded.shop, &work.identifier, &input)
@@ -920,6 +971,9 @@ impl Pusher {
                         }]);
                 }
                 created_all = true;
+                let every_base = loaded.catalog.bases.iter().map(|b| &b.id);
+                self.record_intent(loaded, variants_intent(loaded, work, every_base))
+                    .await?;
                 let handle = ProductIdentifier::Handle(work.plan.input.handle.clone());
                 self.shopify
                     .product_set(&loaded.shop, &handle, &input)
@@ -1064,15 +1118,29 @@ impl Pusher {
                     .collect();
                 let key = idempotency_key(run_id, &call);
                 let reference = format!("gid://fibermade/Push/{run_id}");
-                match self
+                let intent = stock_intent(&chunk, &call, &key, &reference, location);
+                let intents = std::slice::from_ref(&intent);
+                self.store
+                    .put_write_intents(&loaded.integration.id, intents)
+                    .await?;
+                let sent = self
                     .shopify
                     .set_inventory_quantities(&loaded.shop, &call, &key, &reference)
-                    .await
-                {
+                    .await;
+                // A call that failed for good applied nothing; one whose
+                // retries ran out may have, and its intent stays to be settled.
+                if !failed_unsure(&sent) {
+                    let figures: Vec<(InventoryKey, Quantity)> = match &sent {
+                        Ok(()) => chunk.iter().map(|l| (l.key.clone(), l.quantity)).collect(),
+                        Err(_) => Vec::new(),
+                    };
+                    self.record_syncs(loaded, &figures).await?;
+                    self.store
+                        .delete_write_intents(&loaded.integration.id, intents)
+                        .await?;
+                }
+                match sent {
                     Ok(()) => {
-                        let figures: Vec<(InventoryKey, Quantity)> =
-                            chunk.iter().map(|l| (l.key.clone(), l.quantity)).collect();
-                        self.record_syncs(loaded, &figures).await?;
                         report.quantities_set += chunk.len() as u64;
                         break;
                     }
@@ -1270,6 +1338,69 @@ impl Pusher {
         self.store.append_logs(&entries).await?;
         Ok(())
     }
+}
+
+/// The intent of a stock call, as it is about to be sent.
+fn stock_intent(
+    chunk: &[StockLine],
+    call: &[QuantityLine],
+    key: &str,
+    reference: &str,
+    location: &Gid,
+) -> WriteIntent {
+    WriteIntent::Stock {
+        idempotency_key: key.to_owned(),
+        reference: reference.to_owned(),
+        location: location.clone(),
+        lines: chunk
+            .iter()
+            .zip(call)
+            .map(|(line, sent)| IntendedStock {
+                key: line.key.clone(),
+                item: line.item.clone(),
+                quantity: sent.quantity,
+                change_from: sent.change_from_quantity.unwrap_or(sent.quantity),
+            })
+            .collect(),
+    }
+}
+
+/// Whether a write failed in a way that leaves unknown whether Shopify
+/// applied it (the retries ran out): its intent stays for the next run.
+fn failed_unsure<T>(outcome: &Result<T, ShopifyError>) -> bool {
+    outcome.as_ref().is_err_and(ShopifyError::is_retryable)
+}
+
+/// The intent of a write that creates the variants of `bases`, stocked with
+/// the rows' figures.
+fn variants_intent<'a>(
+    loaded: &Loaded,
+    work: &ProductWork,
+    bases: impl IntoIterator<Item = &'a BaseId>,
+) -> WriteIntent {
+    let rows = loaded.catalog.inventory_by_key();
+    WriteIntent::Variants {
+        colorway_id: work.colorway_id.clone(),
+        handle: work.plan.input.handle.clone(),
+        figures: bases
+            .into_iter()
+            .map(|base| {
+                let key = InventoryKey::new(work.colorway_id.clone(), base.clone());
+                (base.clone(), rows.get(&key).map_or(0, |r| r.quantity))
+            })
+            .collect(),
+    }
+}
+
+/// The base a shop's variant stands for, by its `Base` option.
+pub(crate) fn base_of_variant<'a>(bases: &'a [Base], variant: &VariantNode) -> Option<&'a Base> {
+    let descriptor = variant.option(BASE_OPTION)?;
+    let key = descriptor
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    bases.iter().find(|b| b.descriptor.key() == key)
 }
 
 /// Colorway × base pairs in scope that have no inventory row yet.
@@ -1497,15 +1628,8 @@ fn stock_to_push(
 
 /// A key that is the same for a retry of the same call within one push, and
 /// different for any other call, so Shopify applies each call at most once.
-///
-/// Limitation: a worker killed after Shopify applied a stock call and before
-/// the row was recorded leaves no trace of that write; the push run again
-/// gets a new key, and a sale made in between makes the shop's figure look
-/// changed, so the earlier write is merged as if it were a shop change (the
-/// dyer's change counts twice; the ignored fault-matrix tests
-/// `a_killed_job_run_again_after_a_sale_…` and `a_sale_delivered_before_the_echo_…`
-/// show it). Recording the intended figures before the call, and reading
-/// them back on the next run, would close it.
+/// The call's intent keeps the key, so a push that dies before recording the
+/// outcome is settled by sending the very same call again (`intent.rs`).
 fn idempotency_key(run_id: &str, lines: &[QuantityLine]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(run_id.as_bytes());

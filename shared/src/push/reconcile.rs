@@ -64,13 +64,17 @@ impl Pusher {
     /// the drift; see the module documentation.
     #[tracing::instrument(name = "reconcile", skip_all, fields(account_id = %account_id))]
     pub async fn reconcile(&self, account_id: &AccountId) -> Result<ReconcileReport, PushError> {
-        let mut loaded = self
+        let loaded = self
             .load(account_id, &PushScope::Account, LogSource::Reconcile)
             .await?;
         let integration = loaded.integration.id.clone();
         let owner = uuid::Uuid::new_v4().simple().to_string();
         self.take_lease(&integration, &owner, LEASE_WAIT).await?;
-        let result = self.reconcile_holding_lease(&mut loaded).await;
+        // A push's unrecorded write would look like drift; settle it first.
+        let result = match self.settled(loaded, &PushScope::Account).await {
+            Ok(mut loaded) => self.reconcile_holding_lease(&mut loaded).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = self.store.release_push_lease(&integration, &owner).await {
             tracing::error!(error = %e, "could not release the push lease; it expires by itself");
         }

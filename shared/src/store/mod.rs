@@ -16,6 +16,7 @@
 pub mod attrs;
 mod catalog;
 mod integrations;
+mod intents;
 mod jobs;
 mod links;
 mod log;
@@ -28,6 +29,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
 
 pub use catalog::{Catalog, CatalogChange, CatalogItem, ImportWrites, InventorySync};
+pub use intents::{INTENT_RETENTION, IntendedStock, WriteIntent};
 pub use jobs::{PENDING_STALE_AFTER, PushJobRecord, PushJobStatus, PushProgress};
 pub use log::LOG_RETENTION;
 pub use pulls::{DEDUPE_RETENTION, Notification, PUSH_LEASE, PullRecords, PullWriteError};

@@ -361,7 +361,7 @@ impl LocalStack {
     }
 
     pub fn puller(&self) -> fibermade_sync::pull::Puller {
-        fibermade_sync::pull::Puller::new(self.store.clone())
+        fibermade_sync::pull::Puller::new(self.store.clone()).settling_with(self.pusher())
     }
 
     pub fn ingress(&self) -> fibermade_sync::webhook::ingress::Ingress {

@@ -68,8 +68,8 @@ async fn the_dynamodb_proxy_throttles_by_operation_and_kills_before_the_write() 
     assert_eq!(hits, vec![3, 1]);
 }
 
-// Interleavings the matrix found that lose or double a figure. Each test
-// states the expected behaviour; they fail until the shared crate is fixed.
+// Interleavings the matrix found that lost or doubled a figure, each kept
+// as a regression test of its fix.
 
 use local_stack::chaos::{DynamoFault, DynamoRule, RECORD_SYNC, inventory_item_key};
 use shopify_sim::WebhookConfigUpdate;
@@ -99,7 +99,6 @@ async fn assert_on_the_ledger(chaos: &Chaos, key: &fibermade_sync::domain::Inven
 }
 
 #[tokio::test]
-#[ignore = "reason: bug in the push: the job run again sends productSet by handle with inventoryQuantities for the variants the killed try already made, and the shop sets their stock back over the sale; Fibermade and shop (7, 7), ledger 5"]
 async fn a_sale_made_before_a_killed_jobs_links_are_saved_survives_the_job_run_again() {
     let mut chaos = stocked(11).await;
     let (_, keys) = chaos.add_colorway().await.unwrap();
@@ -156,7 +155,6 @@ async fn a_throttled_pending_mark_leaves_no_other_colorway_without_its_job() {
 }
 
 #[tokio::test]
-#[ignore = "reason: bug in the push and pull: the killed job never recorded its stock write; once its lease runs out the sale delivery is merged against the old figure and the dyer change of +5 counts twice; Fibermade and shop (19, 19), ledger 14"]
 async fn a_sale_delivered_before_the_echo_of_a_killed_jobs_stock_write_is_not_taken_for_a_change() {
     let mut chaos = stocked(13).await;
     // Two deliveries held, then sent reversed: the sale's before the echo.
@@ -185,7 +183,6 @@ async fn a_sale_delivered_before_the_echo_of_a_killed_jobs_stock_write_is_not_ta
 }
 
 #[tokio::test]
-#[ignore = "reason: bug in the push: the job run again gets a new idempotency key, finds the figure stale and merges its own earlier write as a shop change; the dyer change of +5 counts twice; Fibermade and shop (30, 30), ledger 25"]
 async fn a_killed_job_run_again_after_a_sale_does_not_take_its_own_write_for_a_change() {
     let mut chaos = stocked(14).await;
     chaos.in_order_webhooks(true).await.unwrap();

@@ -2,9 +2,7 @@
 //! printed; exits non-zero if a check failed.
 //!
 //! `CHAOS_SEED` picks the first seed (default 7); `CHAOS_RUNS` runs that
-//! many seeds from it (default 3); `CHAOS_KNOWN_BUGS=1` adds the
-//! interleavings known to break (their checks fail until the sync is
-//! fixed).
+//! many seeds from it (default 3).
 
 use local_stack::chaos::{Chaos, ChaosConfig};
 
@@ -18,13 +16,9 @@ async fn main() -> Result<(), local_stack::Error> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let known_bugs = std::env::var("CHAOS_KNOWN_BUGS").is_ok_and(|v| v == "1");
     let mut failed = Vec::new();
     for run in 0..runs {
-        let config = ChaosConfig {
-            known_bugs,
-            ..ChaosConfig::full(seed + run)
-        };
+        let config = ChaosConfig::full(seed + run);
         let report = Chaos::run(config).await?;
         println!("{}", report.table());
         if !report.passed() {
