@@ -114,6 +114,11 @@ impl Pusher {
                 change_from_quantity: Some(l.change_from),
             })
             .collect();
+        // Limitation: Shopify keeps an idempotency key for a limited window;
+        // past it, a shop that again holds exactly `change_from` would take
+        // the call as new. The daily reconciliation settles intents long
+        // before; reading the shop's figure instead would close it for older
+        // ones.
         match self
             .shopify
             .set_inventory_quantities(shop, &call, idempotency_key, reference)
