@@ -40,6 +40,8 @@ enum Settled {
     Applied(usize),
     /// The write never reached the shop and never will.
     NotApplied,
+    /// Settling failed for good; nothing was recorded.
+    GivenUp,
 }
 
 impl Pusher {
@@ -54,10 +56,24 @@ impl Pusher {
         let intents = self.store.open_write_intents(&integration.id).await?;
         for intent in &intents {
             let settled = match intent {
-                WriteIntent::Stock { .. } => self.settle_stock(account, shop, intent).await?,
+                WriteIntent::Stock { .. } => self.settle_stock(account, shop, intent).await,
                 WriteIntent::Variants { .. } => {
                     self.settle_variants(account, integration, shop, intent)
-                        .await?
+                        .await
+                }
+            };
+            let settled = match settled {
+                Ok(settled) => settled,
+                // Shopify busy or away: the intent stays for the next try.
+                Err(e) if e.is_retryable() => return Err(e),
+                // No try will settle it (the token or the shop refuses the
+                // call): kept, it would hold up every push and every pull of
+                // its rows. The rows keep their last recorded figures, the
+                // engineer on call gets an error entry, and the
+                // reconciliation compares them with the shop.
+                Err(e) => {
+                    tracing::error!(intent = ?intent, error = %e, "an interrupted write could not be settled; given up");
+                    Settled::GivenUp
                 }
             };
             tracing::warn!(intent = ?intent, settled = ?settled, "a write an earlier push did not record was settled");
@@ -128,7 +144,7 @@ impl Pusher {
                 let now = OffsetDateTime::now_utc();
                 for line in lines {
                     self.store
-                        .record_shop_figure(account, &line.key, line.quantity, 0, now)
+                        .record_settled_figure(account, &line.key, line.quantity, line.merged, now)
                         .await?;
                 }
                 Ok(Settled::Applied(lines.len()))
@@ -213,7 +229,14 @@ impl Pusher {
             ));
             stocked.push((key, *quantity, variant.inventory_item.id.clone()));
         }
-        missing.retain(|l| !known.contains_key(&(l.local.clone(), l.external_type)));
+        // Links already right are kept (with their digests); links to
+        // another object (one the shop lost and the dead push made again)
+        // are replaced.
+        missing.retain(|l| {
+            known
+                .get(&(l.local.clone(), l.external_type))
+                .is_none_or(|k| k.external_id != l.external_id)
+        });
         self.store.put_links(&missing).await?;
 
         // Webhooks of sales made before the links existed were acknowledged
@@ -236,7 +259,7 @@ impl Pusher {
                 tracing::warn!(inventory = %key, given, holds, "stock moved on the shop before its variant was linked; applied to Fibermade");
             }
             self.store
-                .record_shop_figure(account, key, holds, holds - given, now)
+                .record_settled_figure(account, key, holds, holds - given, now)
                 .await?;
         }
         Ok(Settled::Applied(stocked.len()))
@@ -266,6 +289,9 @@ impl Pusher {
             Settled::NotApplied => format!(
                 "An interrupted push had sent {what} to Shopify; it never applied, and the next push sends it again"
             ),
+            Settled::GivenUp => format!(
+                "An interrupted push had sent {what} to Shopify, and whether it applied could not be found out; the next reconciliation compares the stock with the shop"
+            ),
         };
         let entry = IntegrationLogEntry {
             account_id: account.clone(),
@@ -273,7 +299,11 @@ impl Pusher {
             entity,
             direction: Direction::Push,
             source: LogSource::Reconcile,
-            status: LogStatus::Warning,
+            status: if settled == Settled::GivenUp {
+                LogStatus::Error
+            } else {
+                LogStatus::Warning
+            },
             message,
             data: json!({
                 "interrupted_write": intent,

@@ -498,6 +498,23 @@ impl Pusher {
                         progress.send_replace(done);
                     }
                 }
+                Err(e) if e.may_have_applied() => {
+                    // Some products may be on the shop, stocked, without
+                    // their links: sending them again by handle would stock
+                    // them over a sale. Their intents stay; the next push
+                    // settles them and writes what is left.
+                    tracing::error!(error = %e, products = bulk.len(), "bulk operation failed after it started; its products wait for the next push");
+                    for work in &bulk {
+                        report.errors.push(ItemError {
+                            entity: format!("colorway:{}", work.colorway_id),
+                            name: work.name.clone(),
+                            message: "Shopify's bulk run did not finish; push again to complete it"
+                                .to_owned(),
+                            retryable: true,
+                        });
+                    }
+                    done.products_done += bulk.len() as u64;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, products = bulk.len(), "bulk operation unavailable; writing the products one call each");
                     single.extend(bulk);
@@ -675,7 +692,9 @@ impl Pusher {
 
     /// Many whole products in one bulk operation; an answer per product, in
     /// order, settled as single calls are (a product the shop lost is made
-    /// again one call each). `Err` when the run could not start at all.
+    /// again one call each). `Err` when the run failed as a whole; whether it
+    /// may have written anything is
+    /// [`crate::shopify::BulkError::may_have_applied`].
     async fn write_products_bulk(
         &self,
         loaded: &Loaded,
@@ -1118,7 +1137,7 @@ impl Pusher {
                     .collect();
                 let key = idempotency_key(run_id, &call);
                 let reference = format!("gid://fibermade/Push/{run_id}");
-                let intent = stock_intent(&chunk, &call, &key, &reference, location);
+                let intent = stock_intent(loaded, &chunk, &call, &key, &reference, location);
                 let intents = std::slice::from_ref(&intent);
                 self.store
                     .put_write_intents(&loaded.integration.id, intents)
@@ -1342,12 +1361,14 @@ impl Pusher {
 
 /// The intent of a stock call, as it is about to be sent.
 fn stock_intent(
+    loaded: &Loaded,
     chunk: &[StockLine],
     call: &[QuantityLine],
     key: &str,
     reference: &str,
     location: &Gid,
 ) -> WriteIntent {
+    let rows = loaded.catalog.inventory_by_key();
     WriteIntent::Stock {
         idempotency_key: key.to_owned(),
         reference: reference.to_owned(),
@@ -1360,15 +1381,19 @@ fn stock_intent(
                 item: line.item.clone(),
                 quantity: sent.quantity,
                 change_from: sent.change_from_quantity.unwrap_or(sent.quantity),
+                merged: rows
+                    .get(&line.key)
+                    .map_or(0, |row| sent.quantity - row.quantity),
             })
             .collect(),
     }
 }
 
 /// Whether a write failed in a way that leaves unknown whether Shopify
-/// applied it (the retries ran out): its intent stays for the next run.
+/// applied it (retries spent, an answer that could not be read): its intent
+/// stays for the next run.
 fn failed_unsure<T>(outcome: &Result<T, ShopifyError>) -> bool {
-    outcome.as_ref().is_err_and(ShopifyError::is_retryable)
+    outcome.as_ref().is_err_and(|e| !e.applied_nothing())
 }
 
 /// The intent of a write that creates the variants of `bases`, stocked with

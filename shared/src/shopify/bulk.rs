@@ -243,6 +243,23 @@ pub enum BulkError {
 }
 
 impl BulkError {
+    /// Whether the run may have written products: it was started (or its
+    /// start's answer was lost) before it failed. One that could not be
+    /// staged or was refused wrote nothing.
+    pub fn may_have_applied(&self) -> bool {
+        match self {
+            Self::Shopify(error) => match error.operation() {
+                Some(op) if op == STAGED_UPLOADS_CREATE.name => false,
+                Some(op) if op == BULK_OPERATION_RUN_MUTATION.name => !error.applied_nothing(),
+                // Polling or cancelling: the run was started.
+                _ => !matches!(error, ShopifyError::Unauthorized { .. }),
+            },
+            Self::Transfer { step, .. } | Self::UnsafeUrl { step } => *step == "download",
+            Self::TimedOut { .. } | Self::Ended { .. } | Self::Vanished { .. } => true,
+            Self::Refused { .. } | Self::StagedUpload { .. } | Self::FileTooLarge { .. } => false,
+        }
+    }
+
     /// Whether running the same lines again later can succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -929,6 +946,34 @@ fn not_run(operation: &BulkOperation, index: usize) -> ShopifyError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_run_that_started_may_have_written_and_one_never_staged_has_not() {
+        let transient = |operation| {
+            BulkError::Shopify(ShopifyError::Transient {
+                operation,
+                attempts: 5,
+                message: "timed out".into(),
+            })
+        };
+        assert!(!transient(STAGED_UPLOADS_CREATE.name).may_have_applied());
+        // The run's start whose answer was lost may have started it.
+        assert!(transient(BULK_OPERATION_RUN_MUTATION.name).may_have_applied());
+        assert!(transient(BULK_OPERATION.name).may_have_applied());
+        let refused_start = BulkError::Shopify(ShopifyError::UserErrors {
+            operation: BULK_OPERATION_RUN_MUTATION.name,
+            errors: vec![],
+        });
+        assert!(!refused_start.may_have_applied());
+        let upload = |step| BulkError::Transfer {
+            step,
+            status: Some(503),
+            message: String::new(),
+            retryable: true,
+        };
+        assert!(!upload("upload").may_have_applied());
+        assert!(upload("download").may_have_applied());
+    }
     use super::*;
 
     fn url(text: &str) -> SignedUrl {

@@ -89,6 +89,35 @@ impl ShopifyError {
         matches!(self, Self::Throttled { .. } | Self::Transient { .. })
     }
 
+    /// Whether the call certainly changed nothing on the shop: refused as
+    /// sent (user errors, a document or input refused, a client error, the
+    /// token). Anything else (retries spent, an answer that could not be
+    /// read) may have been applied.
+    pub fn applied_nothing(&self) -> bool {
+        match self {
+            Self::UserErrors { .. }
+            | Self::GraphQl { .. }
+            | Self::InputTooLarge { .. }
+            | Self::Unauthorized { .. } => true,
+            Self::Http { status, .. } => (400..500).contains(status),
+            Self::Throttled { .. } | Self::Transient { .. } | Self::Decode { .. } => false,
+        }
+    }
+
+    /// The operation that failed, where the error names one.
+    pub fn operation(&self) -> Option<&'static str> {
+        match self {
+            Self::Throttled { operation, .. }
+            | Self::Transient { operation, .. }
+            | Self::Http { operation, .. }
+            | Self::GraphQl { operation, .. }
+            | Self::UserErrors { operation, .. }
+            | Self::InputTooLarge { operation, .. }
+            | Self::Decode { operation, .. } => Some(operation),
+            Self::Unauthorized { .. } => None,
+        }
+    }
+
     /// The codes of the user errors, if that is what this is.
     pub fn user_error_codes(&self) -> Vec<&str> {
         match self {
@@ -126,4 +155,47 @@ pub(crate) enum Wait {
     Throttled(Duration),
     RetryAfter(Duration),
     Backoff,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_refused_call_is_known_to_have_changed_nothing() {
+        let refused = [
+            ShopifyError::UserErrors {
+                operation: "InventorySetQuantities",
+                errors: vec![],
+            },
+            ShopifyError::Unauthorized {
+                shop: "x.myshopify.com".into(),
+                status: 401,
+            },
+            ShopifyError::Http {
+                operation: "ProductSet",
+                status: 422,
+                message: String::new(),
+            },
+        ];
+        assert!(refused.iter().all(ShopifyError::applied_nothing));
+
+        let unsure = [
+            ShopifyError::Transient {
+                operation: "ProductSet",
+                attempts: 5,
+                message: "timed out".into(),
+            },
+            ShopifyError::Throttled {
+                operation: "ProductSet",
+                attempts: 5,
+            },
+            // A 200 whose body could not be read: the mutation ran.
+            ShopifyError::Decode {
+                operation: "ProductSet",
+                message: "no product".into(),
+            },
+        ];
+        assert!(!unsure.iter().any(ShopifyError::applied_nothing));
+    }
 }

@@ -804,10 +804,42 @@ impl Store {
         change: Quantity,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        self.write_shop_figure(account, key, shop_quantity, change, at, false)
+            .await
+    }
+
+    /// [`Store::record_shop_figure`] for settling an interrupted write: a row
+    /// that already holds `shop_quantity` as the shop's figure was recorded
+    /// by the write itself or an earlier settling, and its change is not
+    /// added again.
+    pub async fn record_settled_figure(
+        &self,
+        account: &AccountId,
+        key: &InventoryKey,
+        shop_quantity: Quantity,
+        change: Quantity,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.write_shop_figure(account, key, shop_quantity, change, at, true)
+            .await
+    }
+
+    async fn write_shop_figure(
+        &self,
+        account: &AccountId,
+        key: &InventoryKey,
+        shop_quantity: Quantity,
+        change: Quantity,
+        at: OffsetDateTime,
+        once: bool,
+    ) -> Result<(), StoreError> {
         for _ in 0..5 {
             let Some(row) = self.get_inventory(account, key).await? else {
                 return Ok(());
             };
+            if once && row.synced_quantity == Some(shop_quantity) {
+                return Ok(());
+            }
             let quantity = row.quantity + change;
             let status = if quantity == shop_quantity {
                 SyncStatus::Synced

@@ -29,6 +29,11 @@ pub struct IntendedStock {
     pub item: Gid,
     pub quantity: Quantity,
     pub change_from: Quantity,
+    /// What the push added to Fibermade's figure to get `quantity`: a sale
+    /// it found on the shop and merged. Settling adds it to Fibermade's
+    /// figure as the push's own record would have.
+    #[serde(default)]
+    pub merged: Quantity,
 }
 
 /// A Shopify write whose outcome the push has not recorded yet.
@@ -177,6 +182,7 @@ mod tests {
                 item: "gid://shopify/InventoryItem/7".parse().unwrap(),
                 quantity: 14,
                 change_from: 9,
+                merged: 0,
             }],
         };
         assert!(stock.covers(&row("moss", "dk")));

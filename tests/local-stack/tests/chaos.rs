@@ -230,3 +230,44 @@ async fn a_dyer_edit_racing_the_record_of_a_merged_sale_keeps_the_sale() {
     chaos.settle().await.unwrap();
     assert_on_the_ledger(&chaos, &row).await;
 }
+
+/// A push finds a sale as a stale figure, merges it into the dyer's
+/// recount and sets the merged figure, then dies before recording it. The
+/// pull of the sale settles the write first: the sale is kept on top of the
+/// dyer's recount, once.
+#[tokio::test]
+async fn a_push_killed_after_merging_a_sale_keeps_the_sale_once_settled() {
+    use local_stack::chaos::killable;
+
+    let mut chaos = stocked(16).await;
+    // The sale's webhook is held, so the push finds it as a stale figure.
+    chaos
+        .stack
+        .sim_control
+        .configure_webhooks(&WebhookConfigUpdate {
+            duplicate_rate: Some(0.0),
+            reorder_window: Some(50),
+            ..WebhookConfigUpdate::default()
+        })
+        .await
+        .unwrap();
+    let row = chaos.pick_clean_row(&[]).await.unwrap();
+    chaos.sell(&row, 2).await.unwrap();
+    chaos.dyer_edit(&row, 5).await.unwrap();
+    let (_, sk) = inventory_item_key(&chaos.account, &row);
+    chaos.proxy.add(
+        DynamoRule::new("UpdateItem", DynamoFault::Kill, 1)
+            .containing(RECORD_SYNC)
+            .containing(sk),
+    );
+    let request =
+        fibermade_sync::push::PushRequest::colorway(chaos.account.clone(), row.colorway_id.clone());
+    let switch = chaos.proxy.kill_switch();
+    let killed = killable(&switch, chaos.stack.pusher().push(&request)).await;
+    assert!(killed.is_none(), "the push was killed: {killed:?}");
+    chaos.lease_runs_out().await.unwrap();
+
+    chaos.in_order_webhooks(true).await.unwrap();
+    chaos.settle().await.unwrap();
+    assert_on_the_ledger(&chaos, &row).await;
+}
