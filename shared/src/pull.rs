@@ -310,7 +310,7 @@ impl Puller {
             return Err(unsettled("this worker cannot reach Shopify".into(), true));
         };
         tracing::info!(inventory = %row, "an interrupted push's stock write is settled before this delivery");
-        match pusher.settle_open_writes(integration, shop).await {
+        match pusher.settle_open_writes(integration, shop, row).await {
             Ok(_) => Ok(true),
             // A push is running: it settles the write itself. The message
             // comes back after its visibility timeout.

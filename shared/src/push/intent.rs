@@ -53,7 +53,20 @@ impl Pusher {
         integration: &Integration,
         shop: &Shop,
     ) -> Result<usize, PushError> {
-        let intents = self.store.open_write_intents(&integration.id).await?;
+        self.settle_intents_where(account, integration, shop, |_| true)
+            .await
+    }
+
+    /// Settles the open intents `wanted` picks.
+    async fn settle_intents_where(
+        &self,
+        account: &AccountId,
+        integration: &Integration,
+        shop: &Shop,
+        wanted: impl Fn(&WriteIntent) -> bool,
+    ) -> Result<usize, PushError> {
+        let mut intents = self.store.open_write_intents(&integration.id).await?;
+        intents.retain(|intent| wanted(intent));
         for intent in &intents {
             let settled = match intent {
                 WriteIntent::Stock { .. } => self.settle_stock(account, shop, intent).await,
@@ -86,19 +99,24 @@ impl Pusher {
         Ok(intents.len())
     }
 
-    /// Takes the shop's push lease, settles its open intents and gives the
-    /// lease back: for a pull that found one of its rows waiting on an
-    /// intent. `PushError::Busy` when a push holds the lease.
+    /// Takes the shop's push lease, settles the open intents that cover
+    /// `row` and gives the lease back: for a pull about to change the row.
+    /// Only those, so one delivery's work stays a call or two; the next push
+    /// or reconciliation settles the rest. `PushError::Busy` when a push
+    /// holds the lease.
     pub async fn settle_open_writes(
         &self,
         integration: &Integration,
         shop: &Shop,
+        row: &InventoryKey,
     ) -> Result<usize, PushError> {
         let owner = uuid::Uuid::new_v4().simple().to_string();
         self.take_lease(&integration.id, &owner, std::time::Duration::ZERO)
             .await?;
         let result = self
-            .settle_intents(&integration.account_id, integration, shop)
+            .settle_intents_where(&integration.account_id, integration, shop, |intent| {
+                intent.covers(row)
+            })
             .await;
         if let Err(e) = self.store.release_push_lease(&integration.id, &owner).await {
             tracing::error!(error = %e, "could not release the push lease; it expires by itself");
@@ -171,6 +189,7 @@ impl Pusher {
             colorway_id,
             handle,
             figures,
+            existing,
         } = intent
         else {
             return Ok(Settled::NotApplied);
@@ -209,6 +228,11 @@ impl Pusher {
         )];
         let mut stocked = Vec::new();
         for variant in &product.variants.nodes {
+            if existing.contains(&variant.id) {
+                // There before the call (a remake that never applied):
+                // its stock was never the call's to give.
+                continue;
+            }
             let Some(base) = base_of_variant(&catalog.bases, variant) else {
                 continue;
             };

@@ -206,7 +206,7 @@ pub struct Pusher {
 
 /// Whole products a push writes before a bulk operation pays off; see
 /// `docs/performance.md` for the figures behind it.
-pub const DEFAULT_BULK_THRESHOLD: usize = 150;
+pub const DEFAULT_BULK_THRESHOLD: usize = 120;
 
 /// The state a push starts from.
 struct Loaded {
@@ -1413,6 +1413,15 @@ fn variants_intent<'a>(
                 let key = InventoryKey::new(work.colorway_id.clone(), base.clone());
                 (base.clone(), rows.get(&key).map_or(0, |r| r.quantity))
             })
+            .collect(),
+        existing: loaded
+            .links
+            .values()
+            .filter(|link| link.external_type == ExternalType::ShopifyVariant)
+            .filter(|link| {
+                matches!(&link.local, LocalRef::Inventory(key) if key.colorway_id == work.colorway_id)
+            })
+            .map(|link| link.external_id.clone())
             .collect(),
     }
 }

@@ -54,6 +54,10 @@ pub enum WriteIntent {
         colorway_id: ColorwayId,
         handle: String,
         figures: Vec<(BaseId, Quantity)>,
+        /// Variants of the product known before the call: found later, they
+        /// are not the call's doing and keep their recorded figures.
+        #[serde(default)]
+        existing: Vec<Gid>,
     },
 }
 
@@ -192,6 +196,7 @@ mod tests {
             colorway_id: "moss".parse().unwrap(),
             handle: "moss".into(),
             figures: vec![("dk".parse().unwrap(), 3)],
+            existing: vec![],
         };
         assert!(variants.covers(&row("moss", "dk")));
         assert!(!variants.covers(&row("moss", "sock")));
@@ -204,6 +209,7 @@ mod tests {
             colorway_id: "moss".parse().unwrap(),
             handle: "moss-garden".into(),
             figures: vec![("dk".parse().unwrap(), 3), ("sock".parse().unwrap(), 0)],
+            existing: vec!["gid://shopify/ProductVariant/5".parse().unwrap()],
         };
         let text = serde_json::to_string(&intent).unwrap();
         assert_eq!(serde_json::from_str::<WriteIntent>(&text).unwrap(), intent);
