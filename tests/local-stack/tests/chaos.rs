@@ -89,6 +89,28 @@ async fn kill_the_job(chaos: &mut Chaos, rule: DynamoRule) {
     chaos.lease_runs_out().await.unwrap();
 }
 
+/// A sale of 2 whose webhook is held (so a push finds it as a stale figure)
+/// and a dyer's +5 on the same clean row; gives the row and its sort key.
+async fn sale_held_then_dyer_edit(
+    chaos: &mut Chaos,
+) -> (fibermade_sync::domain::InventoryKey, String) {
+    chaos
+        .stack
+        .sim_control
+        .configure_webhooks(&WebhookConfigUpdate {
+            duplicate_rate: Some(0.0),
+            reorder_window: Some(50),
+            ..WebhookConfigUpdate::default()
+        })
+        .await
+        .unwrap();
+    let row = chaos.pick_clean_row(&[]).await.unwrap();
+    chaos.sell(&row, 2).await.unwrap();
+    chaos.dyer_edit(&row, 5).await.unwrap();
+    let (_, sk) = inventory_item_key(&chaos.account, &row);
+    (row, sk)
+}
+
 async fn assert_on_the_ledger(chaos: &Chaos, key: &fibermade_sync::domain::InventoryKey) {
     let (ledger, fibermade, shop) = chaos.figures(key).await.unwrap();
     assert_eq!(
@@ -203,21 +225,7 @@ async fn a_killed_job_run_again_after_a_sale_does_not_take_its_own_write_for_a_c
 #[tokio::test]
 async fn a_dyer_edit_racing_the_record_of_a_merged_sale_keeps_the_sale() {
     let mut chaos = stocked(15).await;
-    // The sale's webhook is held, so the push finds it as a stale figure.
-    chaos
-        .stack
-        .sim_control
-        .configure_webhooks(&WebhookConfigUpdate {
-            duplicate_rate: Some(0.0),
-            reorder_window: Some(50),
-            ..WebhookConfigUpdate::default()
-        })
-        .await
-        .unwrap();
-    let row = chaos.pick_clean_row(&[]).await.unwrap();
-    chaos.sell(&row, 2).await.unwrap();
-    chaos.dyer_edit(&row, 5).await.unwrap();
-    let (_, sk) = inventory_item_key(&chaos.account, &row);
+    let (row, sk) = sale_held_then_dyer_edit(&mut chaos).await;
     chaos.proxy.add(
         DynamoRule::new("UpdateItem", DynamoFault::RacingEdit, 1)
             .containing(RECORD_SYNC)
@@ -240,21 +248,7 @@ async fn a_push_killed_after_merging_a_sale_keeps_the_sale_once_settled() {
     use local_stack::chaos::killable;
 
     let mut chaos = stocked(16).await;
-    // The sale's webhook is held, so the push finds it as a stale figure.
-    chaos
-        .stack
-        .sim_control
-        .configure_webhooks(&WebhookConfigUpdate {
-            duplicate_rate: Some(0.0),
-            reorder_window: Some(50),
-            ..WebhookConfigUpdate::default()
-        })
-        .await
-        .unwrap();
-    let row = chaos.pick_clean_row(&[]).await.unwrap();
-    chaos.sell(&row, 2).await.unwrap();
-    chaos.dyer_edit(&row, 5).await.unwrap();
-    let (_, sk) = inventory_item_key(&chaos.account, &row);
+    let (row, sk) = sale_held_then_dyer_edit(&mut chaos).await;
     chaos.proxy.add(
         DynamoRule::new("UpdateItem", DynamoFault::Kill, 1)
             .containing(RECORD_SYNC)
