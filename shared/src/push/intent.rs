@@ -27,11 +27,25 @@ use time::OffsetDateTime;
 
 use super::{PushError, Pusher, base_of_variant};
 use crate::domain::{
-    AccountId, Direction, ExternalIdentifier, ExternalType, Integration, IntegrationLogEntry,
+    AccountId, Direction, ExternalIdentifier, ExternalType, Gid, Integration, IntegrationLogEntry,
     InventoryKey, LocalRef, LogSource, LogStatus,
 };
 use crate::shopify::{QuantityLine, Shop, ShopifyError};
-use crate::store::WriteIntent;
+use crate::store::{IntendedStock, WriteIntent};
+
+/// The `inventorySetQuantities` lines of a stock intent, as sent the first
+/// time and again when it is settled.
+pub(super) fn quantity_lines(lines: &[IntendedStock], location: &Gid) -> Vec<QuantityLine> {
+    lines
+        .iter()
+        .map(|line| QuantityLine {
+            inventory_item_id: line.item.clone(),
+            location_id: location.clone(),
+            quantity: line.quantity,
+            change_from_quantity: Some(line.change_from),
+        })
+        .collect()
+}
 
 /// What settling one intent found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,15 +153,7 @@ impl Pusher {
         else {
             return Ok(Settled::NotApplied);
         };
-        let call: Vec<QuantityLine> = lines
-            .iter()
-            .map(|l| QuantityLine {
-                inventory_item_id: l.item.clone(),
-                location_id: location.clone(),
-                quantity: l.quantity,
-                change_from_quantity: Some(l.change_from),
-            })
-            .collect();
+        let call = quantity_lines(lines, location);
         // Limitation: Shopify keeps an idempotency key for a limited window;
         // past it, a shop that again holds exactly `change_from` would take
         // the call as new. The daily reconciliation settles intents long

@@ -1123,21 +1123,16 @@ impl Pusher {
             let mut chunk: Vec<StockLine> = chunk.to_vec();
             let mut round = 0;
             loop {
-                let call: Vec<QuantityLine> = chunk
-                    .iter()
-                    .map(|l| QuantityLine {
-                        inventory_item_id: l.item.clone(),
-                        location_id: location.clone(),
-                        quantity: l.quantity,
-                        // Without a figure from the shop we still compare, with
-                        // the figure we set: the shop refuses it as stale if it
-                        // holds another, and we read that figure back.
-                        change_from_quantity: Some(l.change_from.unwrap_or(l.quantity)),
-                    })
-                    .collect();
+                let intended = intended_stock(loaded, &chunk);
+                let call = intent::quantity_lines(&intended, location);
                 let key = idempotency_key(run_id, &call);
                 let reference = format!("gid://fibermade/Push/{run_id}");
-                let intent = stock_intent(loaded, &chunk, &call, &key, &reference, location);
+                let intent = WriteIntent::Stock {
+                    idempotency_key: key.clone(),
+                    reference: reference.clone(),
+                    location: location.clone(),
+                    lines: intended,
+                };
                 let intents = std::slice::from_ref(&intent);
                 self.store
                     .put_write_intents(&loaded.integration.id, intents)
@@ -1359,34 +1354,24 @@ impl Pusher {
     }
 }
 
-/// The intent of a stock call, as it is about to be sent.
-fn stock_intent(
-    loaded: &Loaded,
-    chunk: &[StockLine],
-    call: &[QuantityLine],
-    key: &str,
-    reference: &str,
-    location: &Gid,
-) -> WriteIntent {
+/// The lines of a stock call, with what each adds to Fibermade's figure.
+fn intended_stock(loaded: &Loaded, chunk: &[StockLine]) -> Vec<IntendedStock> {
     let rows = loaded.catalog.inventory_by_key();
-    WriteIntent::Stock {
-        idempotency_key: key.to_owned(),
-        reference: reference.to_owned(),
-        location: location.clone(),
-        lines: chunk
-            .iter()
-            .zip(call)
-            .map(|(line, sent)| IntendedStock {
-                key: line.key.clone(),
-                item: line.item.clone(),
-                quantity: sent.quantity,
-                change_from: sent.change_from_quantity.unwrap_or(sent.quantity),
-                merged: rows
-                    .get(&line.key)
-                    .map_or(0, |row| sent.quantity - row.quantity),
-            })
-            .collect(),
-    }
+    chunk
+        .iter()
+        .map(|line| IntendedStock {
+            key: line.key.clone(),
+            item: line.item.clone(),
+            quantity: line.quantity,
+            // Without a figure from the shop we still compare, with the
+            // figure we set: the shop refuses it as stale if it holds
+            // another, and we read that figure back.
+            change_from: line.change_from.unwrap_or(line.quantity),
+            merged: rows
+                .get(&line.key)
+                .map_or(0, |row| line.quantity - row.quantity),
+        })
+        .collect()
 }
 
 /// Whether a write failed in a way that leaves unknown whether Shopify
