@@ -31,7 +31,7 @@ use crate::domain::{
     InventoryKey, LocalRef, LogSource, LogStatus,
 };
 use crate::shopify::{QuantityLine, Shop, ShopifyError};
-use crate::store::{IntendedStock, WriteIntent};
+use crate::store::{IntendedStock, StockIntent, VariantsIntent, WriteIntent};
 
 /// The `inventorySetQuantities` lines of a stock intent, as sent the first
 /// time and again when it is settled.
@@ -83,9 +83,9 @@ impl Pusher {
         intents.retain(|intent| wanted(intent));
         for intent in &intents {
             let settled = match intent {
-                WriteIntent::Stock { .. } => self.settle_stock(account, shop, intent).await,
-                WriteIntent::Variants { .. } => {
-                    self.settle_variants(account, integration, shop, intent)
+                WriteIntent::Stock(stock) => self.settle_stock(account, shop, stock).await,
+                WriteIntent::Variants(variants) => {
+                    self.settle_variants(account, integration, shop, variants)
                         .await
                 }
             };
@@ -142,17 +142,14 @@ impl Pusher {
         &self,
         account: &AccountId,
         shop: &Shop,
-        intent: &WriteIntent,
+        intent: &StockIntent,
     ) -> Result<Settled, PushError> {
-        let WriteIntent::Stock {
+        let StockIntent {
             idempotency_key,
             reference,
             location,
             lines,
-        } = intent
-        else {
-            return Ok(Settled::NotApplied);
-        };
+        } = intent;
         let call = quantity_lines(lines, location);
         // Limitation: Shopify keeps an idempotency key for a limited window;
         // past it, a shop that again holds exactly `change_from` would take
@@ -189,17 +186,14 @@ impl Pusher {
         account: &AccountId,
         integration: &Integration,
         shop: &Shop,
-        intent: &WriteIntent,
+        intent: &VariantsIntent,
     ) -> Result<Settled, PushError> {
-        let WriteIntent::Variants {
+        let VariantsIntent {
             colorway_id,
             handle,
             figures,
             existing,
-        } = intent
-        else {
-            return Ok(Settled::NotApplied);
-        };
+        } = intent;
         let colorways = std::slice::from_ref(colorway_id);
         let catalog = self.store.load_catalog_of(account, colorways).await?;
         let Some(product) = self
@@ -303,11 +297,11 @@ impl Pusher {
         settled: Settled,
     ) -> Result<(), PushError> {
         let (entity, what) = match intent {
-            WriteIntent::Stock { lines, .. } => (
+            WriteIntent::Stock(StockIntent { lines, .. }) => (
                 format!("account:{account}"),
                 format!("a stock write of {} rows", lines.len()),
             ),
-            WriteIntent::Variants { colorway_id, .. } => (
+            WriteIntent::Variants(VariantsIntent { colorway_id, .. }) => (
                 format!("colorway:{colorway_id}"),
                 "the variants created for a colorway".to_owned(),
             ),

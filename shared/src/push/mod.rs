@@ -35,7 +35,8 @@ use crate::shopify::operations::{
 };
 use crate::shopify::{ProductIdentifier, QuantityLine, Shop, ShopifyClient, ShopifyError};
 use crate::store::{
-    Catalog, IntendedStock, InventorySync, PushProgress, Store, StoreError, WriteIntent,
+    Catalog, IntendedStock, InventorySync, PushProgress, StockIntent, Store, StoreError,
+    VariantsIntent, WriteIntent,
 };
 
 /// What to push.
@@ -1127,12 +1128,12 @@ impl Pusher {
                 let call = intent::quantity_lines(&intended, location);
                 let key = idempotency_key(run_id, &call);
                 let reference = format!("gid://fibermade/Push/{run_id}");
-                let intent = WriteIntent::Stock {
+                let intent = WriteIntent::Stock(StockIntent {
                     idempotency_key: key.clone(),
                     reference: reference.clone(),
                     location: location.clone(),
                     lines: intended,
-                };
+                });
                 let intents = std::slice::from_ref(&intent);
                 self.store
                     .put_write_intents(&loaded.integration.id, intents)
@@ -1389,7 +1390,7 @@ fn variants_intent<'a>(
     bases: impl IntoIterator<Item = &'a BaseId>,
 ) -> WriteIntent {
     let rows = loaded.catalog.inventory_by_key();
-    WriteIntent::Variants {
+    WriteIntent::Variants(VariantsIntent {
         colorway_id: work.colorway_id.clone(),
         handle: work.plan.input.handle.clone(),
         figures: bases
@@ -1408,7 +1409,7 @@ fn variants_intent<'a>(
             })
             .map(|link| link.external_id.clone())
             .collect(),
-    }
+    })
 }
 
 /// The base a shop's variant stands for, by its `Base` option.

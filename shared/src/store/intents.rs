@@ -40,25 +40,31 @@ pub struct IntendedStock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WriteIntent {
-    /// An `inventorySetQuantities` call exactly as sent, so it can be sent
-    /// again under the same idempotency key.
-    Stock {
-        idempotency_key: String,
-        reference: String,
-        location: Gid,
-        lines: Vec<IntendedStock>,
-    },
-    /// A `productSet` or `productVariantsBulkCreate` that creates variants
-    /// already stocked with these figures.
-    Variants {
-        colorway_id: ColorwayId,
-        handle: String,
-        figures: Vec<(BaseId, Quantity)>,
-        /// Variants of the product known before the call: found later, they
-        /// are not the call's doing and keep their recorded figures.
-        #[serde(default)]
-        existing: Vec<Gid>,
-    },
+    Stock(StockIntent),
+    Variants(VariantsIntent),
+}
+
+/// An `inventorySetQuantities` call exactly as sent, so it can be sent again
+/// under the same idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockIntent {
+    pub idempotency_key: String,
+    pub reference: String,
+    pub location: Gid,
+    pub lines: Vec<IntendedStock>,
+}
+
+/// A `productSet` or `productVariantsBulkCreate` that creates variants
+/// already stocked with these figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariantsIntent {
+    pub colorway_id: ColorwayId,
+    pub handle: String,
+    pub figures: Vec<(BaseId, Quantity)>,
+    /// Variants of the product known before the call: found later, they are
+    /// not the call's doing and keep their recorded figures.
+    #[serde(default)]
+    pub existing: Vec<Gid>,
 }
 
 impl WriteIntent {
@@ -66,21 +72,18 @@ impl WriteIntent {
     /// shop holds for `row`.
     pub fn covers(&self, row: &InventoryKey) -> bool {
         match self {
-            Self::Stock { lines, .. } => lines.iter().any(|l| &l.key == row),
-            Self::Variants {
-                colorway_id,
-                figures,
-                ..
-            } => colorway_id == &row.colorway_id && figures.iter().any(|(b, _)| b == &row.base_id),
+            Self::Stock(stock) => stock.lines.iter().any(|l| &l.key == row),
+            Self::Variants(variants) => {
+                variants.colorway_id == row.colorway_id
+                    && variants.figures.iter().any(|(b, _)| b == &row.base_id)
+            }
         }
     }
 
     fn sk(&self) -> String {
         match self {
-            Self::Stock {
-                idempotency_key, ..
-            } => format!("STOCK#{idempotency_key}"),
-            Self::Variants { colorway_id, .. } => variants_sk(colorway_id),
+            Self::Stock(stock) => format!("STOCK#{}", stock.idempotency_key),
+            Self::Variants(variants) => variants_sk(&variants.colorway_id),
         }
     }
 }
@@ -177,7 +180,7 @@ mod tests {
 
     #[test]
     fn a_stock_intent_covers_its_lines_and_a_variants_intent_its_stocked_bases() {
-        let stock = WriteIntent::Stock {
+        let stock = WriteIntent::Stock(StockIntent {
             idempotency_key: "fibermade-push-1".into(),
             reference: "gid://fibermade/Push/1".into(),
             location: "gid://shopify/Location/1".parse().unwrap(),
@@ -188,16 +191,16 @@ mod tests {
                 change_from: 9,
                 merged: 0,
             }],
-        };
+        });
         assert!(stock.covers(&row("moss", "dk")));
         assert!(!stock.covers(&row("moss", "sock")));
 
-        let variants = WriteIntent::Variants {
+        let variants = WriteIntent::Variants(VariantsIntent {
             colorway_id: "moss".parse().unwrap(),
             handle: "moss".into(),
             figures: vec![("dk".parse().unwrap(), 3)],
             existing: vec![],
-        };
+        });
         assert!(variants.covers(&row("moss", "dk")));
         assert!(!variants.covers(&row("moss", "sock")));
         assert!(!variants.covers(&row("fog", "dk")));
@@ -205,12 +208,12 @@ mod tests {
 
     #[test]
     fn an_intent_reads_back_as_written() {
-        let intent = WriteIntent::Variants {
+        let intent = WriteIntent::Variants(VariantsIntent {
             colorway_id: "moss".parse().unwrap(),
             handle: "moss-garden".into(),
             figures: vec![("dk".parse().unwrap(), 3), ("sock".parse().unwrap(), 0)],
             existing: vec!["gid://shopify/ProductVariant/5".parse().unwrap()],
-        };
+        });
         let text = serde_json::to_string(&intent).unwrap();
         assert_eq!(serde_json::from_str::<WriteIntent>(&text).unwrap(), intent);
         assert_eq!(intent.sk(), "VARIANTS#moss");

@@ -29,7 +29,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{KeysAndAttributes, WriteRequest};
 
 pub use catalog::{Catalog, CatalogChange, CatalogItem, ImportWrites, InventorySync};
-pub use intents::{INTENT_RETENTION, IntendedStock, WriteIntent};
+pub use intents::{INTENT_RETENTION, IntendedStock, StockIntent, VariantsIntent, WriteIntent};
 pub use jobs::{PENDING_STALE_AFTER, PushJobRecord, PushJobStatus, PushProgress};
 pub use log::LOG_RETENTION;
 pub use pulls::{DEDUPE_RETENTION, Notification, PUSH_LEASE, PullRecords, PullWriteError};
@@ -237,11 +237,7 @@ impl Store {
                 let put = aws_sdk_dynamodb::types::PutRequest::builder()
                     .set_item(Some(item))
                     .build()
-                    .map_err(|e| StoreError::Dynamo {
-                        operation: "BatchWriteItem",
-                        message: e.to_string(),
-                        retryable: false,
-                    })?;
+                    .map_err(batch_request_error)?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<_, StoreError>>()?;
@@ -256,11 +252,7 @@ impl Store {
                 let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
                     .set_key(Some(key))
                     .build()
-                    .map_err(|e| StoreError::Dynamo {
-                        operation: "BatchWriteItem",
-                        message: e.to_string(),
-                        retryable: false,
-                    })?;
+                    .map_err(batch_request_error)?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<_, StoreError>>()?;
@@ -358,6 +350,15 @@ impl Store {
             }
         }
         Ok(found)
+    }
+}
+
+/// A put or delete request the SDK could not build (a missing key).
+fn batch_request_error(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Dynamo {
+        operation: "BatchWriteItem",
+        message: error.to_string(),
+        retryable: false,
     }
 }
 
